@@ -1,0 +1,113 @@
+/*
+ * ipc: typed messages between the master and its workers over one
+ * SOCK_SEQPACKET socketpair per worker, with an optional fd (SCM_RIGHTS).
+ *
+ * Every message is a fixed header (type, body length, generation) and a
+ * body.  The receive path checks, before any handler runs, the table in
+ * ipc.c: the direction, the body length rule, and whether an fd must or
+ * must not come with the message.  It also rejects MSG_TRUNC/MSG_CTRUNC and
+ * header lengths that differ from the bytes read, and closes any fd that
+ * came with a rejected message.  The first message each way is IPC_HELLO
+ * carrying IPC_PROTOCOL_VERSION; a peer with another version is dropped.
+ *
+ * Type numbers never move: add new ones, retire old ones.
+ */
+#ifndef INGRESSD_IPC_H
+#define INGRESSD_IPC_H
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define IPC_PROTOCOL_VERSION	1
+#define IPC_MAX_BODY		(64u * 1024)
+
+enum ipc_type {
+	/* both ways, first message: u32 protocol version, u32 worker id,
+	 * u32 pid */
+	IPC_HELLO		= 1,
+
+	/* master -> worker */
+	IPC_SNAPSHOT		= 10,	/* fd: sealed memfd; u64 size */
+	IPC_DRAIN		= 11,	/* u32 grace ms: stop accepting,
+					 * finish in flight, exit 0 */
+	IPC_HEALTH_STATE	= 12,	/* reserved: endpoint health */
+	IPC_LOG_REOPEN		= 13,	/* reserved: fd: access log */
+
+	/* worker -> master */
+	IPC_SNAPSHOT_ACK	= 30,	/* u32 1 applied / 0 rejected;
+					 * header generation = snapshot's */
+	IPC_HEALTH_REPORT	= 31,	/* reserved: endpoint transition */
+	IPC_STATS		= 32,	/* u64 connections active, u64
+					 * requests total */
+};
+
+/* Who is receiving: the direction check of the table. */
+enum ipc_peer {
+	IPC_PEER_MASTER = 0,		/* the receiver is the master */
+	IPC_PEER_WORKER = 1,		/* the receiver is a worker */
+};
+
+struct ipc_hdr {
+	uint32_t	 type;
+	uint32_t	 len;		/* body bytes after the header */
+	uint64_t	 generation;
+};
+
+struct ipc_msg {
+	struct ipc_hdr	 hdr;
+	int		 fd;		/* -1 when none */
+	uint8_t		 body[IPC_MAX_BODY];
+};
+
+enum ipc_recv_result {
+	IPC_RECV_OK = 0,
+	IPC_RECV_AGAIN = 1,		/* nothing to read (EAGAIN) */
+	IPC_RECV_EOF = 2,		/* peer closed */
+	IPC_RECV_INVALID = 3,		/* rejected and logged; fd closed */
+	IPC_RECV_ERROR = 4,		/* recvmsg failed; errno set */
+};
+
+/* Sends one message; <fd> -1 for none.  0, or -1 with errno (EAGAIN
+ * included: the caller decides).  Never raises SIGPIPE. */
+int	ipc_send(int sock, uint32_t type, uint64_t generation,
+	    const void *body, size_t len, int fd);
+
+/* Receives and validates one message for receiver <self>. */
+enum ipc_recv_result ipc_recv(int sock, enum ipc_peer self,
+	    struct ipc_msg *m);
+
+/* Validates a header already read (the table check); 0 or -1 with reason.
+ * Exposed for the fuzz target and tests. */
+int	ipc_check(enum ipc_peer self, const struct ipc_hdr *h, int has_fd,
+	    char *err, size_t errlen);
+
+const char *ipc_type_name(uint32_t type);
+
+/* Typed body reader: getters fail once, then keep failing; ipc_end()
+ * checks that nothing is left over. */
+struct ipc_reader {
+	const uint8_t	*p;
+	size_t		 left;
+	int		 bad;
+};
+
+void	ipc_reader_init(struct ipc_reader *r, const struct ipc_msg *m);
+uint32_t ipc_get_u32(struct ipc_reader *r);
+uint64_t ipc_get_u64(struct ipc_reader *r);
+/* 0 when every getter succeeded and the body is consumed, else -1. */
+int	ipc_end(struct ipc_reader *r);
+
+/* Body builder for senders. */
+struct ipc_writer {
+	uint8_t		 buf[IPC_MAX_BODY];
+	size_t		 len;
+	int		 bad;
+};
+
+void	ipc_writer_init(struct ipc_writer *w);
+void	ipc_put_u32(struct ipc_writer *w, uint32_t v);
+void	ipc_put_u64(struct ipc_writer *w, uint64_t v);
+void	ipc_put_bytes(struct ipc_writer *w, const void *p, size_t n);
+
+#endif

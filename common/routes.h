@@ -1,0 +1,92 @@
+/*
+ * routes: the compiled route table, types only.
+ *
+ * compile (master) produces it from Kubernetes objects; snapshot_encode()
+ * turns it into the binary snapshot the workers map.  It is plain heap
+ * data owned by whoever holds the struct; route_table_free() in
+ * common/snapshot.c releases it.
+ */
+#ifndef INGRESSD_ROUTES_H
+#define INGRESSD_ROUTES_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum route_path_type {
+	ROUTE_PATH_EXACT = 0,
+	ROUTE_PATH_PREFIX = 1,		/* also ImplementationSpecific */
+};
+
+enum route_policy {
+	ROUTE_POLICY_ROUND_ROBIN = 0,
+	ROUTE_POLICY_LEAST_REQUEST = 1,
+	ROUTE_POLICY_HASH_SOURCE = 2,
+	ROUTE_POLICY_HASH_HEADER = 3,
+	ROUTE_POLICY_HASH_COOKIE = 4,
+	ROUTE_POLICY_STICKY_COOKIE = 5,
+};
+
+struct route_endpoint {
+	struct sockaddr_storage	 addr;		/* AF_INET/AF_INET6 + port */
+	socklen_t		 addrlen;
+	uint32_t		 weight;	/* 1 unless told otherwise */
+};
+
+/* One Service port: the unit requests are balanced over. */
+struct route_backend {
+	char			*name;		/* "ns/service:port" */
+	uint32_t		 policy;	/* enum route_policy */
+	char			*policy_arg;	/* header/cookie name or NULL */
+	uint32_t		 connect_timeout_ms;	/* 0: global */
+	uint32_t		 response_timeout_ms;	/* 0: global */
+	struct route_endpoint	*endpoints;
+	size_t			 nendpoints;
+};
+
+struct route_path {
+	char			*path;		/* as in the rule, e.g. "/api" */
+	enum route_path_type	 type;
+	uint32_t		 backend;	/* index into backends */
+	char			*source;	/* "ns/ingress" that won */
+};
+
+/*
+ * host: lower case, no port.  "*.example.com" is a wildcard (one label);
+ * "" holds the rules without a host.  Hosts are unique in a table.
+ */
+struct route_host {
+	char			*host;
+	struct route_path	*paths;
+	size_t			 npaths;
+};
+
+/* What workers need from the config; travels in the snapshot. */
+struct route_settings {
+	uint32_t		 client_header_timeout_ms;
+	uint32_t		 client_body_timeout_ms;
+	uint32_t		 client_idle_timeout_ms;
+	uint32_t		 upstream_connect_timeout_ms;
+	uint32_t		 upstream_response_timeout_ms;
+	uint32_t		 upstream_idle_timeout_ms;
+	uint32_t		 max_header_size;
+	uint32_t		 max_headers;
+	uint64_t		 max_body_size;		/* 0: unlimited */
+	uint32_t		 max_connections;
+	uint32_t		 upstream_keepalive;
+};
+
+struct route_table {
+	struct route_settings	 settings;
+	struct route_host	*hosts;
+	size_t			 nhosts;
+	struct route_backend	*backends;
+	size_t			 nbackends;
+	int32_t			 default_backend;	/* -1: none */
+	char			*default_source;	/* "ns/ingress" or NULL */
+};
+
+void	route_table_free(struct route_table *rt);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * snapshot: the binary, immutable, position-independent route snapshot.
+ *
+ * Writer (master): snapshot_encode() lays a route_table out as one blob:
+ * header (magic, format version, generation, sizes, checksum), string
+ * table, host index (exact hosts hashed, wildcards by parent domain, the
+ * host-less rules), per-host path rules (Exact, then Prefix longest first),
+ * backends, endpoints.  The master copies it into a sealed memfd.
+ *
+ * Reader (worker): snapshot_open() validates every offset, index, string
+ * and the checksum before anything else looks at the blob, so lookups on an
+ * opened snapshot need no further checks.  The view points into the blob;
+ * the blob must outlive it.  Nothing here allocates on the read side.
+ */
+#ifndef INGRESSD_SNAPSHOT_H
+#define INGRESSD_SNAPSHOT_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/routes.h"
+
+#define SNAPSHOT_MAGIC		"INGRSNP1"	/* 8 bytes, no NUL */
+#define SNAPSHOT_FORMAT_VERSION	1
+#define SNAPSHOT_MAX_SIZE	(256u << 20)
+#define SNAPSHOT_MAX_HOSTS	(1u << 20)
+#define SNAPSHOT_MAX_PATHS	(1u << 22)
+#define SNAPSHOT_MAX_BACKENDS	(1u << 20)
+#define SNAPSHOT_MAX_ENDPOINTS	(1u << 22)
+
+/* An opened (validated) snapshot: a view into the blob. */
+struct snapshot {
+	const uint8_t		*base;
+	size_t			 len;
+	uint64_t		 generation;
+	struct route_settings	 settings;
+	/* section pointers and counts, private to snapshot.c/router.c */
+	const void		*strings;
+	uint32_t		 strings_len;
+	const void		*hosts;
+	uint32_t		 nhosts;
+	const void		*host_index;	/* hash slots */
+	uint32_t		 host_index_size;	/* power of two */
+	const void		*paths;
+	uint32_t		 npaths;
+	const void		*backends;
+	uint32_t		 nbackends;
+	const void		*endpoints;
+	uint32_t		 nendpoints;
+	int32_t			 anyhost;	/* host-less rules, -1 none */
+	int32_t			 default_backend;	/* -1 none */
+};
+
+struct snapshot_backend {
+	const char		*name;
+	size_t			 namelen;
+	uint32_t		 index;
+	uint32_t		 policy;
+	const char		*policy_arg;	/* NULL or counted below */
+	size_t			 policy_arglen;
+	uint32_t		 connect_timeout_ms;	/* resolved, never 0 */
+	uint32_t		 response_timeout_ms;	/* resolved, never 0 */
+	uint32_t		 first_endpoint;	/* global endpoint index */
+	uint32_t		 nendpoints;
+};
+
+struct snapshot_endpoint {
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	uint32_t		 weight;
+};
+
+/*
+ * Encodes <rt> as generation <generation>.  On success returns 0 and a
+ * malloc'd blob in *<out> (caller frees) of *<outlen> bytes; on failure -1
+ * with a reason in <err> (a table over the limits above, out of memory).
+ */
+int	snapshot_encode(const struct route_table *rt, uint64_t generation,
+	    void **out, size_t *outlen, char *err, size_t errlen);
+
+/*
+ * Validates the <len> bytes at <base> and fills <s>.  Returns 0, or -1 with
+ * a reason in <err>; nothing in <s> may be used after a failure.
+ */
+int	snapshot_open(struct snapshot *s, const void *base, size_t len,
+	    char *err, size_t errlen);
+
+/* Accessors; <idx> must be below the counts in <s>. */
+void	snapshot_backend(const struct snapshot *s, uint32_t idx,
+	    struct snapshot_backend *out);
+void	snapshot_endpoint(const struct snapshot *s, uint32_t idx,
+	    struct snapshot_endpoint *out);
+
+#endif
