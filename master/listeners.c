@@ -1,0 +1,214 @@
+/*
+ * listeners: binds and holds the SO_REUSEPORT listening sockets of every
+ * worker slot.  Runs in the master (root when binding ports below 1024);
+ * it never accepts a connection nor reads client bytes.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "master/listeners.h"
+
+static int	listeners_bind(const struct listeners_entry *, char *, size_t);
+static int	listeners_migrate_req(void);
+
+/*
+ * One socket of <e>'s group: non-blocking, close-on-exec (supervise.c
+ * dup2()s the worker's own column to fixed numbers without the flag).
+ * Returns the fd, or -1 with the reason in <err>.
+ */
+static int
+listeners_bind(const struct listeners_entry *e, char *err, size_t errlen)
+{
+	const char *what;
+	int fd, on = 1;
+
+	fd = socket(e->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		what = "socket";
+		goto bad;
+	}
+	what = "setsockopt SO_REUSEADDR";
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+		goto bad;
+	what = "setsockopt SO_REUSEPORT";
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1)
+		goto bad;
+	/* "[::]:80" means IPv6 only: "0.0.0.0:80" is a listener of its own. */
+	what = "setsockopt IPV6_V6ONLY";
+	if (e->addr.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1)
+		goto bad;
+	what = "bind";
+	if (bind(fd, (const struct sockaddr *)&e->addr, e->addrlen) == -1)
+		goto bad;
+	what = "listen";
+	if (listen(fd, LISTENERS_BACKLOG) == -1)
+		goto bad;
+	return fd;
+ bad:
+	snprintf(err, errlen, "listen.%s %s: %s: %s", e->name, e->text, what,
+	    strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+int
+listeners_open(struct listeners *ls, const struct conf *c, int nslots,
+    char *err, size_t errlen)
+{
+	const struct conf_listen *cl[LISTENERS_MAX] = {
+		&c->http, &c->https, &c->admin
+	};
+	static const char *const names[LISTENERS_MAX] = {
+		"http", "https", "admin"
+	};
+	struct listeners_entry *e;
+	size_t i;
+
+	memset(ls, 0, sizeof(*ls));
+	for (i = 0; i < LISTENERS_MAX; i++) {
+		if (!cl[i]->enabled)
+			continue;
+		e = &ls->l[ls->nl++];
+		e->name = names[i];
+		util_strlcpy(e->text, cl[i]->text, sizeof(e->text));
+		memcpy(&e->addr, &cl[i]->addr, sizeof(e->addr));
+		e->addrlen = cl[i]->addrlen;
+	}
+	if (ls->nl == 0) {
+		snprintf(err, errlen, "no listener enabled (listen.http, "
+		    "listen.https, listen.admin)");
+		return -1;
+	}
+	if (listeners_resize(ls, nslots, err, errlen) == -1) {
+		listeners_close(ls);
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 when the kernel moves queued connections of a closed REUSEPORT
+ * socket to another socket of its group (Linux 5.14+, sysctl on). */
+static int
+listeners_migrate_req(void)
+{
+	char c = '0';
+	int fd;
+
+	fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return 0;
+	if (read(fd, &c, 1) != 1)
+		c = '0';
+	close(fd);
+	return c == '1';
+}
+
+int
+listeners_resize(struct listeners *ls, int nslots, char *err, size_t errlen)
+{
+	int *fds[LISTENERS_MAX] = { NULL };
+	size_t i;
+	int s, n;
+
+	if (nslots < 1)
+		nslots = 1;
+	if (nslots == ls->nslots)
+		return 0;
+
+	if (nslots < ls->nslots) {
+		if (!listeners_migrate_req())
+			log_warnx("shrinking to %d workers: connections queued "
+			    "on the removed sockets may be reset "
+			    "(net.ipv4.tcp_migrate_req is off)", nslots);
+		for (i = 0; i < ls->nl; i++)
+			for (s = nslots; s < ls->nslots; s++)
+				if (ls->l[i].fds[s] != -1)
+					close(ls->l[i].fds[s]);
+		ls->nslots = nslots;
+		return 0;
+	}
+
+	/* Grow: build every new column first, commit only when all bound. */
+	for (i = 0; i < ls->nl; i++) {
+		fds[i] = calloc(nslots, sizeof(int));
+		if (fds[i] == NULL) {
+			snprintf(err, errlen, "listeners: %s", strerror(errno));
+			goto bad;
+		}
+		for (s = 0; s < nslots; s++)
+			fds[i][s] = s < ls->nslots ? ls->l[i].fds[s] : -1;
+		for (s = ls->nslots; s < nslots; s++)
+			if ((fds[i][s] = listeners_bind(&ls->l[i], err,
+			    errlen)) == -1)
+				goto bad;
+	}
+	for (i = 0; i < ls->nl; i++) {
+		free(ls->l[i].fds);
+		ls->l[i].fds = fds[i];
+	}
+	ls->nslots = nslots;
+	return 0;
+ bad:
+	for (i = 0; i < ls->nl && fds[i] != NULL; i++) {
+		for (n = ls->nslots; n < nslots; n++)
+			if (fds[i][n] != -1)
+				close(fds[i][n]);
+		free(fds[i]);
+	}
+	return -1;
+}
+
+int
+listeners_same(const struct listeners *ls, const struct conf *c)
+{
+	const struct conf_listen *cl[LISTENERS_MAX] = {
+		&c->http, &c->https, &c->admin
+	};
+	static const char *const names[LISTENERS_MAX] = {
+		"http", "https", "admin"
+	};
+	size_t i, j = 0;
+
+	for (i = 0; i < LISTENERS_MAX; i++) {
+		if (!cl[i]->enabled)
+			continue;
+		if (j >= ls->nl || strcmp(ls->l[j].name, names[i]) != 0 ||
+		    ls->l[j].addrlen != cl[i]->addrlen ||
+		    memcmp(&ls->l[j].addr, &cl[i]->addr, cl[i]->addrlen) != 0)
+			return 0;
+		j++;
+	}
+	return j == ls->nl;
+}
+
+void
+listeners_close(struct listeners *ls)
+{
+	size_t i;
+	int s;
+
+	for (i = 0; i < ls->nl; i++) {
+		for (s = 0; ls->l[i].fds != NULL && s < ls->nslots; s++)
+			if (ls->l[i].fds[s] != -1)
+				close(ls->l[i].fds[s]);
+		free(ls->l[i].fds);
+		ls->l[i].fds = NULL;
+	}
+	ls->nl = 0;
+	ls->nslots = 0;
+}

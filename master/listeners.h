@@ -1,0 +1,59 @@
+/*
+ * listeners: the master's listening sockets, one per enabled listener
+ * (http, https, admin) per worker slot, all in one SO_REUSEPORT group per
+ * address.  Runs in the master only, before and after workers exist.
+ *
+ * The master keeps every socket open for the life of its listener, so
+ * connections queued on a dead worker's socket wait for the replacement
+ * instead of being reset.  Workers inherit their column of sockets
+ * (supervise.c) and never bind anything themselves.
+ */
+#ifndef INGRESSD_LISTENERS_H
+#define INGRESSD_LISTENERS_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <stddef.h>
+
+#include "common/conf.h"
+
+#define LISTENERS_MAX		3	/* http, https, admin */
+#define LISTENERS_BACKLOG	4096
+
+struct listeners_entry {
+	const char		*name;		/* "http", "https", "admin" */
+	char			 text[128];	/* address as configured */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	int			*fds;		/* one per worker slot, -1 none */
+};
+
+struct listeners {
+	struct listeners_entry	 l[LISTENERS_MAX];
+	size_t			 nl;
+	int			 nslots;	/* columns of fds */
+};
+
+/*
+ * Binds the enabled listeners of <c> for <nslots> workers.  Returns 0, or
+ * -1 with "listen.http 0.0.0.0:80: bind: Permission denied" in <err>;
+ * nothing stays open on failure.
+ */
+int	listeners_open(struct listeners *ls, const struct conf *c, int nslots,
+	    char *err, size_t errlen);
+
+/*
+ * Grows or shrinks the number of columns to <nslots>.  Growing binds new
+ * sockets into the existing groups; shrinking closes the sockets of the
+ * removed slots (whose workers must already be gone).  0 or -1 with <err>;
+ * on failure the set is unchanged.
+ */
+int	listeners_resize(struct listeners *ls, int nslots, char *err,
+	    size_t errlen);
+
+/* 1 when <c> asks for exactly the addresses <ls> holds, else 0. */
+int	listeners_same(const struct listeners *ls, const struct conf *c);
+
+void	listeners_close(struct listeners *ls);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * supervise: the master's pool of worker processes.
+ *
+ * Each slot runs one `ingressd --worker` (fork + exec of the master's own
+ * binary) with its column of listen sockets and one SOCK_SEQPACKET
+ * socketpair.  A worker that dies while not asked to stop is restarted at
+ * once with the same sockets and the current snapshot; a slot dying more
+ * than SUPERVISE_CRASH_MAX times in SUPERVISE_CRASH_WINDOW_MS backs off
+ * (1 s, doubling up to 30 s).  Snapshots are published as sealed memfds
+ * and acknowledged per generation.  Runs in the master only.
+ */
+#ifndef INGRESSD_SUPERVISE_H
+#define INGRESSD_SUPERVISE_H
+
+#include <sys/types.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "master/listeners.h"
+
+#define SUPERVISE_CRASH_MAX		5
+#define SUPERVISE_CRASH_WINDOW_MS	10000
+#define SUPERVISE_BACKOFF_MIN_MS	1000
+#define SUPERVISE_BACKOFF_MAX_MS	30000
+#define SUPERVISE_KILL_SLACK_MS		5000	/* after the drain grace */
+
+struct supervise;
+
+struct supervise_worker {
+	struct supervise	*sv;
+	int			 id;
+	pid_t			 pid;		/* -1: not running */
+	int			 ipc;		/* master end, -1 when closed */
+	ev_io			 io;
+	ev_timer		 respawn;	/* crash-loop backoff */
+	ev_timer		 kill;		/* drain grace ran out */
+	int			 hello;		/* its HELLO was valid */
+	int			 draining;	/* DRAIN sent: no respawn */
+	int			 retired;	/* slot goes away on exit */
+	unsigned		 restarts;
+	uint64_t		 deaths[SUPERVISE_CRASH_MAX + 1];
+	size_t			 ndeaths;	/* ring index */
+	uint32_t		 backoff_ms;
+	uint64_t		 started_ms;
+	uint64_t		 acked;		/* last generation applied */
+	uint64_t		 conns;		/* from IPC_STATS */
+	uint64_t		 requests;
+};
+
+typedef void (*supervise_done_cb)(void *arg);
+
+struct supervise {
+	struct ev_loop		*loop;
+	char			 exe[PATH_MAX];	/* /proc/self/exe at start */
+	struct listeners	*ls;
+	char			 user[64];
+	int			 sandbox;	/* enum conf_sandbox */
+	int			 log_level;	/* enum log_level */
+	int			 log_stderr;
+	uint32_t		 grace_ms;	/* shutdown_grace */
+
+	struct supervise_worker	**w;
+	int			 nw;		/* slots allocated */
+	int			 target;	/* slots wanted */
+
+	int			 snap_fd;	/* current sealed memfd, -1 */
+	uint64_t		 snap_size;
+	uint64_t		 generation;
+	uint64_t		 published_ms;
+	int			 applied;	/* "applied by all" logged */
+
+	int			 stopping;
+	supervise_done_cb	 done;
+	void			*done_arg;
+};
+
+/*
+ * Resolves the binary to exec (readlink /proc/self/exe) and fills <sv>.
+ * <ls> must outlive <sv>.  0, or -1 with <err>.
+ */
+int	supervise_init(struct supervise *sv, struct ev_loop *loop,
+	    struct listeners *ls, char *err, size_t errlen);
+
+/* Worker settings applied to the next spawns (user, sandbox, logging,
+ * drain grace). */
+void	supervise_settings(struct supervise *sv, const char *user,
+	    int sandbox, int log_level, int log_stderr, uint32_t grace_ms);
+
+/* Starts <n> workers; slots must match the listeners' columns.  0 or -1
+ * (a fork failure is fatal at start). */
+int	supervise_start(struct supervise *sv, int n, char *err, size_t errlen);
+
+/*
+ * Grows (new listener columns, new workers) or shrinks (drains the top
+ * slots; their sockets close once they exited) the pool to <n>.  0, or -1
+ * with <err> and nothing changed.
+ */
+int	supervise_resize(struct supervise *sv, int n, char *err,
+	    size_t errlen);
+
+/*
+ * Takes ownership of the sealed memfd <fd> of <size> bytes holding
+ * generation <generation>, sends it to every worker and keeps it for
+ * respawns; the previous one is closed.
+ */
+void	supervise_publish(struct supervise *sv, int fd, uint64_t size,
+	    uint64_t generation);
+
+/* Reaps every exited child (SIGCHLD) and restarts what must be. */
+void	supervise_reap(struct supervise *sv);
+
+/*
+ * Graceful stop: IPC_DRAIN with the grace to every worker, SIGKILL after
+ * grace + SUPERVISE_KILL_SLACK_MS; <done> runs once no worker is left.
+ */
+void	supervise_stop(struct supervise *sv, supervise_done_cb done,
+	    void *arg);
+
+/* Workers running now. */
+int	supervise_live(const struct supervise *sv);
+
+/* "exited with status 1", "killed by SIGSYS (seccomp violation)". */
+const char *supervise_status_text(int status, char *buf, size_t buflen);
+
+#endif
