@@ -51,6 +51,8 @@ struct snapshot {
 	uint32_t		 nendpoints;
 	int32_t			 anyhost;	/* host-less rules, -1 none */
 	int32_t			 default_backend;	/* -1 none */
+	const char		*default_source;	/* counted, never NULL */
+	uint32_t		 default_sourcelen;
 };
 
 struct snapshot_backend {
@@ -92,5 +94,45 @@ void	snapshot_backend(const struct snapshot *s, uint32_t idx,
 	    struct snapshot_backend *out);
 void	snapshot_endpoint(const struct snapshot *s, uint32_t idx,
 	    struct snapshot_endpoint *out);
+
+/*
+ * Host and path records and the host hash index, for router.c (and for
+ * anyone listing routes): the record layout stays private to snapshot.c.
+ */
+enum snapshot_host_kind {
+	SNAPSHOT_HOST_EXACT = 0,	/* "a.example.com" */
+	SNAPSHOT_HOST_WILDCARD = 1,	/* "*.example.com" */
+	SNAPSHOT_HOST_ANY = 2,		/* "": the rules without a host */
+};
+
+struct snapshot_host {
+	const char		*name;		/* as in the rule, counted */
+	size_t			 namelen;
+	uint32_t		 kind;		/* enum snapshot_host_kind */
+	uint32_t		 first_path;	/* global path index */
+	uint32_t		 npaths;	/* Exact first, then Prefix */
+};
+
+struct snapshot_path {
+	const char		*path;		/* counted, starts with '/' */
+	size_t			 pathlen;
+	uint32_t		 type;		/* enum route_path_type */
+	uint32_t		 backend;
+	const char		*source;	/* counted, never NULL */
+	size_t			 sourcelen;
+};
+
+void	snapshot_host(const struct snapshot *s, uint32_t idx,
+	    struct snapshot_host *out);
+void	snapshot_path(const struct snapshot *s, uint32_t idx,
+	    struct snapshot_path *out);
+
+/*
+ * Looks <name> up in the host hash index, case-blind: an exact host, or
+ * with <wildcard> set the wildcard whose parent domain is <name> ("*.a.b"
+ * for "a.b").  Returns the host index or -1.
+ */
+int32_t	snapshot_host_find(const struct snapshot *s, const char *name,
+	    size_t namelen, int wildcard);
 
 #endif
