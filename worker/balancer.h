@@ -1,0 +1,72 @@
+/*
+ * balancer: picks an endpoint of a backend for each request.
+ *
+ * Smooth weighted round-robin (as nginx's upstream round-robin): every
+ * pick adds each candidate's weight to its current weight, takes the
+ * largest and subtracts the candidates' total from it, so weights 5,1,1
+ * give a,a,b,a,c,a,a rather than a burst of five.  The state lives in a
+ * small open-addressing table keyed by the hash of the backend name, not
+ * by snapshot index, so it survives snapshot swaps for every backend whose
+ * endpoint list (addresses and weights) did not change; a changed list
+ * starts afresh.
+ *
+ * Each endpoint also has an in-flight counter (balancer_pick() counts a
+ * request in, balancer_done() counts it out), kept for the least-request
+ * policy of a later issue.
+ *
+ * Runs in workers.  Allocates only when a backend is first seen or its
+ * endpoint list changes (at most once per backend per snapshot), never per
+ * request; no logging, no system calls.
+ */
+#ifndef INGRESSD_BALANCER_H
+#define INGRESSD_BALANCER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/snapshot.h"
+
+/* Endpoints a request may try before it gives up (502/504). */
+#define BALANCER_MAX_TRIES	16
+
+/*
+ * What a request needs to count itself out again: the backend key, the
+ * endpoint-list fingerprint it was picked from, and the endpoint's index
+ * within the backend.
+ */
+struct balancer_pick {
+	uint64_t	 key;
+	uint64_t	 fingerprint;
+	uint32_t	 index;		/* 0 .. nendpoints-1 */
+};
+
+/*
+ * Picks an endpoint of backend <b> of snapshot <s>, skipping the <ntried>
+ * backend-relative indices in <tried>.  Returns 0 and fills <out> (its
+ * index is relative to b->first_endpoint), or -1 when the backend has no
+ * endpoint left to try or memory ran out.
+ */
+int	balancer_pick(const struct snapshot *s, const struct snapshot_backend *b,
+	    const uint32_t *tried, size_t ntried, struct balancer_pick *out);
+
+/*
+ * The core on plain arrays (unit tests, and the snapshot path above):
+ * <key> names the backend, <weights> its <n> endpoints (0 counts as 1),
+ * <fingerprint> identifies the endpoint list; a different fingerprint for
+ * the same key resets the state.
+ */
+int	balancer_pick_weights(uint64_t key, uint64_t fingerprint,
+	    const uint32_t *weights, size_t n, const uint32_t *tried,
+	    size_t ntried, struct balancer_pick *out);
+
+/* A request picked with <p> ended.  Harmless after a state reset. */
+void	balancer_done(const struct balancer_pick *p);
+
+/* In-flight requests on endpoint <index> of <key>; 0 when unknown. */
+uint32_t balancer_inflight(uint64_t key, uint64_t fingerprint,
+	    uint32_t index);
+
+/* Forgets every backend (tests; worker exit). */
+void	balancer_reset(void);
+
+#endif

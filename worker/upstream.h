@@ -1,0 +1,57 @@
+/*
+ * upstream: connections from a worker to backend endpoints: non-blocking
+ * connect, and the per-endpoint pool of idle keep-alive connections.
+ *
+ * Pools are keyed by endpoint address (family, address, port), not by
+ * snapshot index, so idle connections survive snapshot swaps.  An idle
+ * connection is watched for reading: EOF or any stray byte means the
+ * backend closed it or broke the protocol, and it is discarded at once.
+ * Each idle connection is closed after its idle timeout; a full pool
+ * closes its least recently used connection.
+ */
+#ifndef INGRESSD_UPSTREAM_H
+#define INGRESSD_UPSTREAM_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+/*
+ * Opens a non-blocking, close-on-exec TCP socket with TCP_NODELAY and
+ * connects it to <sa>.  Returns the fd with *<inprogress> 1 while the
+ * connect is pending (wait for writability, then upstream_connect_result()),
+ * or -1 with errno set on immediate failure.
+ */
+int	upstream_connect(const struct sockaddr *sa, socklen_t salen,
+	    int *inprogress);
+
+/* Outcome of a pending connect on <fd>: 0, or -1 with errno set. */
+int	upstream_connect_result(int fd);
+
+/*
+ * Takes the most recently used idle connection to <sa> out of its pool.
+ * Returns its fd (now the caller's), or -1 when the pool is empty.
+ */
+int	upstream_pool_get(struct ev_loop *loop, const struct sockaddr *sa,
+	    socklen_t salen);
+
+/*
+ * Gives the idle keep-alive connection <fd> to the pool of <sa>, to be
+ * closed after <idle_timeout_ms>.  At most <max_idle> stay per endpoint
+ * (0: the fd is closed at once).  The pool owns <fd> afterwards, also on
+ * failure (it is closed then).
+ */
+void	upstream_pool_put(struct ev_loop *loop, const struct sockaddr *sa,
+	    socklen_t salen, int fd, uint32_t max_idle,
+	    uint32_t idle_timeout_ms);
+
+/* Closes every idle pooled connection (drain, exit). */
+void	upstream_pool_close_all(struct ev_loop *loop);
+
+/* Idle pooled connections, all endpoints together. */
+size_t	upstream_pool_idle(void);
+
+#endif
