@@ -605,37 +605,32 @@ supervise_trim(struct supervise *sv)
 }
 
 void
-supervise_reap(struct supervise *sv)
+supervise_exited(struct supervise *sv, pid_t pid, int status)
 {
-	struct supervise_worker *w;
+	struct supervise_worker *w = NULL;
 	char why[128];
-	pid_t pid;
-	int status, i;
+	int i;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		w = NULL;
-		for (i = 0; i < sv->nw; i++)
-			if (sv->w[i] != NULL && sv->w[i]->pid == pid)
-				w = sv->w[i];
-		if (w == NULL) {
-			log_debug("reaped unknown child %ld", (long)pid);
-			continue;
-		}
-		supervise_status_text(status, why, sizeof(why));
-		w->pid = -1;
-		supervise_close_ipc(w);
-		ev_timer_stop(sv->loop, &w->kill);
-		if (w->draining || sv->stopping) {
-			log_info("worker %d (pid %ld) %s", w->id, (long)pid,
-			    why);
-			continue;
-		}
+	if (WIFSTOPPED(status) || WIFCONTINUED(status))
+		return;
+	for (i = 0; i < sv->nw; i++)
+		if (sv->w[i] != NULL && sv->w[i]->pid == pid)
+			w = sv->w[i];
+	if (w == NULL) {
+		log_debug("reaped unknown child %ld", (long)pid);
+		return;
+	}
+	supervise_status_text(status, why, sizeof(why));
+	w->pid = -1;
+	supervise_close_ipc(w);
+	ev_timer_stop(sv->loop, &w->kill);
+	if (w->draining || sv->stopping)
+		log_info("worker %d (pid %ld) %s", w->id, (long)pid, why);
+	else {
 		log_warnx("worker %d (pid %ld) %s; restarting", w->id,
 		    (long)pid, why);
 		supervise_schedule_respawn(w);
 	}
-	if (pid == -1 && errno != ECHILD)
-		log_warn("waitpid");
 
 	if (!sv->stopping)
 		supervise_trim(sv);

@@ -109,8 +109,12 @@ int	supervise_resize(struct supervise *sv, int n, char *err,
 void	supervise_publish(struct supervise *sv, int fd, uint64_t size,
 	    uint64_t generation);
 
-/* Reaps every exited child (SIGCHLD) and restarts what must be. */
-void	supervise_reap(struct supervise *sv);
+/*
+ * Child <pid> ended with <status> (from libev's ev_child on the default
+ * loop, which reaps on SIGCHLD); restarts its slot when it must.
+ * Stopped/continued notifications are ignored.
+ */
+void	supervise_exited(struct supervise *sv, pid_t pid, int status);
 
 /*
  * Graceful stop: IPC_DRAIN with the grace to every worker, SIGKILL after
