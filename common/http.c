@@ -288,7 +288,7 @@ static int
 http_parse_content_length(const char *s, size_t len, uint64_t *v)
 {
 	const char *p = s, *end = s + len;
-	uint64_t n, first = 0;
+	uint64_t n, d, first = 0;
 	int count = 0;
 
 	for (;;) {
@@ -298,10 +298,10 @@ http_parse_content_length(const char *s, size_t len, uint64_t *v)
 			return -1;
 		n = 0;
 		while (p < end && HTTP_IS(*p, HC_DIGIT)) {
-			if (n > (HTTP_MAX_CONTENT_LENGTH - (uint64_t)(*p - '0')) /
-			    10)
+			d = (uint64_t)(*p - '0');
+			if (n > (HTTP_MAX_CONTENT_LENGTH - d) / 10)
 				return -1;
-			n = n * 10 + (uint64_t)(*p - '0');
+			n = n * 10 + d;
 			p++;
 		}
 		if (count++ > 0 && n != first)
@@ -331,8 +331,9 @@ http_scan_transfer_encoding(const char *s, size_t len, struct http_fields *f)
 	int chunked;
 
 	while (http_list_next(&p, end, &e, &elen)) {
-		for (nlen = 0; nlen < elen && HTTP_IS(e[nlen], HC_TOKEN); nlen++)
-			;
+		nlen = 0;
+		while (nlen < elen && HTTP_IS(e[nlen], HC_TOKEN))
+			nlen++;
 		if (nlen == 0)
 			return -1;
 		chunked = nlen == 7 && http_lceq(e, "chunked", 7);
@@ -848,8 +849,9 @@ http_chunked_init(struct http_chunked *c)
 
 /*
  * The scanner looks at the framing bytes one at a time and skips over
- * chunk data in one step.  A size line (with its extensions) is limited to
- * HTTP_CHUNK_LINE_MAX bytes and the trailer section to HTTP_TRAILERS_MAX.
+ * chunk data in one step.  A size line, extensions and CRLF included, is
+ * limited to HTTP_CHUNK_LINE_MAX bytes; the trailer section after the
+ * last-chunk line, its final CRLF included, to HTTP_TRAILERS_MAX.
  * Once it has failed it stays failed; once done, it consumes nothing.
  */
 ssize_t
@@ -882,6 +884,7 @@ http_chunked_scan(struct http_chunked *c, const char *buf, size_t len,
 		case HCS_SIZE:
 		case HCS_SIZE_BWS:
 		case HCS_EXT:
+		case HCS_SIZE_LF:
 			if (++c->line_len > HTTP_CHUNK_LINE_MAX)
 				goto bad;
 			break;
@@ -926,7 +929,7 @@ http_chunked_scan(struct http_chunked *c, const char *buf, size_t len,
 				goto bad;
 			break;
 		case HCS_EXT:
-			/* Extensions are ignored but may not hide a CR or LF. */
+			/* Extensions are ignored but may not hide CR or LF. */
 			if (ch == '\r')
 				c->state = HCS_SIZE_LF;
 			else if (!HTTP_IS(ch, HC_FIELD))
@@ -990,20 +993,6 @@ http_chunked_scan(struct http_chunked *c, const char *buf, size_t len,
 	return -1;
 }
 
-const struct http_header *
-http_find_header(const struct http_header *h, size_t n, const char *name)
-{
-	size_t i, len = strlen(name);
-
-	for (i = 0; i < n; i++) {
-		if (h[i].name_len != len)
-			continue;
-		if (http_lceq(h[i].name, name, len))
-			return &h[i];
-	}
-	return NULL;
-}
-
 /*
  * http_lceq() wants a lower-case literal; <name> of http_find_header() and
  * <token> of http_has_token() come from callers in any case, so they are
@@ -1015,10 +1004,26 @@ http_caseeq(const char *a, const char *b, size_t len)
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		if (http_lc((unsigned char)a[i]) != http_lc((unsigned char)b[i]))
+		if (http_lc((unsigned char)a[i]) !=
+		    http_lc((unsigned char)b[i]))
 			return 0;
 	return 1;
 }
+
+const struct http_header *
+http_find_header(const struct http_header *h, size_t n, const char *name)
+{
+	size_t i, len = strlen(name);
+
+	for (i = 0; i < n; i++) {
+		if (h[i].name_len != len)
+			continue;
+		if (http_caseeq(h[i].name, name, len))
+			return &h[i];
+	}
+	return NULL;
+}
+
 
 int
 http_has_token(const char *value, size_t len, const char *token)
