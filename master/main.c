@@ -1,0 +1,815 @@
+/*
+ * ingressd: the master process, and the entry of every ingressd process.
+ *
+ * `ingressd --worker ...` goes straight to worker_main() (worker/worker.c).
+ * Everything else here runs in the master, the only privileged process:
+ * it reads the configuration, binds the listeners, loads the manifests,
+ * compiles routes into snapshots, and supervises the workers.  It never
+ * reads a byte of client traffic.
+ *
+ * Whom the master talks to, and who handles each peer:
+ *   workers     master_dispatch_worker()   master/supervise.c
+ *   ingressctl  control_dispatch()         master/control.c
+ *   manifests   provider_files (inotify) -> master_store_cb()
+ *   signals     master_signal_cb() (SIGHUP, SIGTERM, SIGINT),
+ *               master_child_cb() (SIGCHLD through libev's ev_child)
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <json-c/json.h>
+
+#include "common/conf.h"
+#include "common/log.h"
+#include "common/routes.h"
+#include "common/snapshot.h"
+#include "common/util.h"
+#include "master/compile.h"
+#include "master/control.h"
+#include "master/listeners.h"
+#include "master/provider_files.h"
+#include "master/store.h"
+#include "master/supervise.h"
+#include "worker/sandbox.h"
+#include "worker/worker.h"
+
+#ifndef F_SEAL_SEAL
+#include <linux/fcntl.h>
+#endif
+
+#define MASTER_DEFAULT_CONFIG	SYSCONFDIR "/ingressd/ingressd.yaml"
+
+static struct {
+	struct ev_loop		*loop;
+	struct conf		 conf;
+	char			 config_path[PATH_MAX];
+	char			 cwd[PATH_MAX];
+	int			 foreground;
+	uint64_t		 started_ms;
+	time_t			 started;
+
+	struct listeners	 ls;
+	struct supervise	 sv;
+	struct provider_files	*pf;
+	struct store		*store;
+	struct control		*ctl;
+	int			 pid_fd;
+	char			*pid_file;
+
+	uint64_t		 generation;
+	struct compile_result	 last;		/* table of the generation */
+	int			 have_last;
+	size_t			 last_errors;
+
+	int			 stopping;
+	ev_signal		 sighup, sigterm, sigint;
+	ev_child		 child;
+} m = { .pid_fd = -1 };
+
+static void	master_publish(void);
+static void	master_store_cb(void *, struct store *, int);
+static void	master_signal_cb(struct ev_loop *, ev_signal *, int);
+static void	master_child_cb(struct ev_loop *, ev_child *, int);
+static int	master_reload(char *, size_t);
+static void	master_stopped(void *);
+static struct json_object *master_ctl_status(void *, char *, size_t);
+static struct json_object *master_ctl_routes(void *, char *, size_t);
+static struct json_object *master_ctl_backends(void *, char *, size_t);
+static int	master_ctl_reload(void *, char *, size_t);
+
+static const struct control_ops master_ctl_ops = {
+	.arg = NULL,
+	.status = master_ctl_status,
+	.routes = master_ctl_routes,
+	.backends = master_ctl_backends,
+	.reload = master_ctl_reload,
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: ingressd [--config FILE] [--foreground]\n"
+	    "       ingressd --check [--config FILE]\n"
+	    "       ingressd --version | --help\n"
+	    "\n"
+	    "  -c, --config FILE  configuration (default %s)\n"
+	    "  -f, --foreground   do not daemonize; log to stderr\n"
+	    "  -t, --check        load the configuration, the manifests and\n"
+	    "                     compile the routes, print problems, exit:\n"
+	    "                     1 with file:line:col: reason for a bad\n"
+	    "                     configuration, else 0 (manifest and route\n"
+	    "                     problems are printed as warnings)\n"
+	    "  -V, --version      print \"ingressd %s\" and exit\n"
+	    "  -h, --help         this text\n"
+	    "\n"
+	    "Signals: SIGHUP reloads, SIGTERM/SIGINT stop gracefully.\n"
+	    "See ingressd(8), ingressd.yaml(5), ingressctl(8).\n",
+	    MASTER_DEFAULT_CONFIG, PACKAGE_VERSION);
+}
+
+/* A path the master can still use after chdir("/"). */
+static void
+master_abspath(const char *path, char *out, size_t outlen)
+{
+	size_t n;
+
+	if (path[0] == '/' || m.cwd[0] == '\0') {
+		util_strlcpy(out, path, outlen);
+		return;
+	}
+	n = util_strlcpy(out, m.cwd, outlen);
+	if (n + 1 < outlen) {
+		out[n++] = '/';
+		util_strlcpy(out + n, path, outlen - n);
+	}
+}
+
+/* conf_load() plus what the master needs to be true of a config. */
+static int
+master_conf_load(const char *path, struct conf *c, char *err, size_t errlen)
+{
+	char abs[PATH_MAX];
+
+	if (conf_load(path, c, err, errlen) == -1)
+		return -1;
+	if (c->provider_kind == CONF_PROVIDER_KUBE) {
+		snprintf(err, errlen, "%s: provider.kind kube is not "
+		    "implemented yet", path);
+		conf_free(c);
+		return -1;
+	}
+	if (c->provider_dir != NULL && c->provider_dir[0] != '/') {
+		master_abspath(c->provider_dir, abs, sizeof(abs));
+		free(c->provider_dir);
+		if ((c->provider_dir = strdup(abs)) == NULL) {
+			snprintf(err, errlen, "%s", strerror(errno));
+			conf_free(c);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+master_compile_options(const struct conf *c, struct compile_options *o)
+{
+	struct route_settings *s = &o->settings;
+
+	memset(o, 0, sizeof(*o));
+	o->ingress_class = c->ingress_class;
+	s->client_header_timeout_ms = c->client_header_timeout_ms;
+	s->client_body_timeout_ms = c->client_body_timeout_ms;
+	s->client_idle_timeout_ms = c->client_idle_timeout_ms;
+	s->upstream_connect_timeout_ms = c->upstream_connect_timeout_ms;
+	s->upstream_response_timeout_ms = c->upstream_response_timeout_ms;
+	s->upstream_idle_timeout_ms = c->upstream_idle_timeout_ms;
+	s->max_header_size = c->max_header_size;
+	s->max_headers = c->max_headers;
+	s->max_body_size = c->max_body_size;
+	s->max_connections = c->max_connections;
+	s->upstream_keepalive = c->upstream_keepalive;
+}
+
+static void
+master_table_counts(const struct route_table *rt, size_t *paths,
+    size_t *endpoints)
+{
+	size_t i;
+
+	*paths = *endpoints = 0;
+	for (i = 0; i < rt->nhosts; i++)
+		*paths += rt->hosts[i].npaths;
+	for (i = 0; i < rt->nbackends; i++)
+		*endpoints += rt->backends[i].nendpoints;
+}
+
+/* Copies <blob> into a sealed memfd; the fd or -1 after logging. */
+static int
+master_memfd(const void *blob, size_t len)
+{
+	const uint8_t *p = blob;
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	fd = memfd_create("ingressd-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd == -1) {
+		log_warn("memfd_create");
+		return -1;
+	}
+	while (off < len) {
+		if ((n = write(fd, p + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("snapshot memfd write");
+			goto bad;
+		}
+		off += n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL) == -1) {
+		log_warn("snapshot memfd seal");
+		goto bad;
+	}
+	return fd;
+ bad:
+	close(fd);
+	return -1;
+}
+
+/*
+ * Compiles the current store with the current config and publishes the
+ * result as the next generation.  On any failure the running snapshot
+ * stays.
+ */
+static void
+master_publish(void)
+{
+	struct compile_options opt;
+	struct compile_result res;
+	size_t i, paths, endpoints;
+	char err[256];
+	void *blob = NULL;
+	size_t len = 0;
+	int fd;
+
+	if (m.store == NULL)
+		return;
+	master_compile_options(&m.conf, &opt);
+	memset(&res, 0, sizeof(res));
+	if (compile_routes(m.store, &opt, &res) == -1) {
+		log_warnx("compile: out of memory; keeping generation %llu",
+		    (unsigned long long)m.generation);
+		return;
+	}
+	for (i = 0; i < res.nerrors; i++)
+		log_warnx("%s (%s): %s", res.errors[i].object,
+		    res.errors[i].origin != NULL ? res.errors[i].origin : "-",
+		    res.errors[i].reason);
+	if (snapshot_encode(&res.rt, m.generation + 1, &blob, &len, err,
+	    sizeof(err)) == -1) {
+		log_warnx("snapshot: %s; keeping generation %llu", err,
+		    (unsigned long long)m.generation);
+		compile_result_free(&res);
+		return;
+	}
+	fd = master_memfd(blob, len);
+	free(blob);
+	if (fd == -1) {
+		compile_result_free(&res);
+		return;
+	}
+	m.generation++;
+	master_table_counts(&res.rt, &paths, &endpoints);
+	log_info("generation %llu: %zu hosts, %zu paths, %zu backends, "
+	    "%zu endpoints, %zu errors, %zu bytes",
+	    (unsigned long long)m.generation, res.rt.nhosts, paths,
+	    res.rt.nbackends, endpoints, res.nerrors, len);
+	supervise_publish(&m.sv, fd, len, m.generation);
+	if (m.have_last)
+		compile_result_free(&m.last);
+	m.last = res;
+	m.have_last = 1;
+	m.last_errors = res.nerrors;
+}
+
+static void
+master_store_cb(void *arg, struct store *st, int nerrors)
+{
+	if (nerrors > 0)
+		log_warnx("%s: %d manifest document(s) skipped",
+		    m.conf.provider_dir, nerrors);
+	store_free(m.store);
+	m.store = st;
+	master_publish();
+}
+
+static void
+master_daemonize(void)
+{
+	int fd;
+
+	switch (fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		break;
+	default:
+		_exit(0);
+	}
+	if (setsid() == -1)
+		fatal("setsid");
+	switch (fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		break;
+	default:
+		_exit(0);
+	}
+	umask(022);
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	if ((fd = open("/dev/null", O_RDWR)) == -1)
+		fatal("/dev/null");
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+/* Writes and locks the pid file; a locked one means another master. */
+static int
+master_pidfile(const char *path, char *err, size_t errlen)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		snprintf(err, errlen, "pid_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		snprintf(err, errlen, "pid_file %s: %s", path,
+		    errno == EWOULDBLOCK ? "locked: is ingressd already "
+		    "running?" : strerror(errno));
+		close(fd);
+		return -1;
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || write(fd, buf, n) != n) {
+		snprintf(err, errlen, "pid_file %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	m.pid_fd = fd;
+	m.pid_file = strdup(path);
+	return 0;
+}
+
+static int
+master_check(const char *path)
+{
+	struct compile_options opt;
+	struct compile_result res;
+	struct store *st;
+	struct conf c;
+	char err[1024];
+	size_t i, paths, endpoints;
+	int nerrors = 0;
+
+	log_init(1, LOG_LEVEL_WARN);
+	if (master_conf_load(path, &c, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	st = provider_files_load(c.provider_dir, &nerrors, err, sizeof(err));
+	if (st == NULL) {
+		fprintf(stderr, "warning: provider.dir %s: %s\n",
+		    c.provider_dir, err);
+		printf("%s: configuration OK, no manifests loaded\n", path);
+		conf_free(&c);
+		return 0;
+	}
+	master_compile_options(&c, &opt);
+	memset(&res, 0, sizeof(res));
+	if (compile_routes(st, &opt, &res) == -1) {
+		fprintf(stderr, "compile: out of memory\n");
+		store_free(st);
+		conf_free(&c);
+		return 1;
+	}
+	for (i = 0; i < res.nerrors; i++)
+		fprintf(stderr, "warning: %s (%s): %s\n", res.errors[i].object,
+		    res.errors[i].origin != NULL ? res.errors[i].origin : "-",
+		    res.errors[i].reason);
+	master_table_counts(&res.rt, &paths, &endpoints);
+	printf("%s: configuration OK; %s: %d document(s) skipped; routes: "
+	    "%zu hosts, %zu paths, %zu backends, %zu endpoints, %zu "
+	    "warning(s)\n", path, c.provider_dir, nerrors, res.rt.nhosts,
+	    paths, res.rt.nbackends, endpoints, res.nerrors);
+	compile_result_free(&res);
+	store_free(st);
+	conf_free(&c);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config",	required_argument,	NULL, 'c' },
+		{ "foreground",	no_argument,		NULL, 'f' },
+		{ "check",	no_argument,		NULL, 't' },
+		{ "version",	no_argument,		NULL, 'V' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	const char *config = MASTER_DEFAULT_CONFIG;
+	char err[1024];
+	int ch, check = 0, n;
+
+	/* Hidden entry: the master execs itself as a worker. */
+	if (argc > 1 && strcmp(argv[1], "--worker") == 0)
+		return worker_main(argc, argv);
+
+	while ((ch = getopt_long(argc, argv, "c:ftVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'f':
+			m.foreground = 1;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'V':
+			printf("ingressd %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (getcwd(m.cwd, sizeof(m.cwd)) == NULL)
+		m.cwd[0] = '\0';
+	master_abspath(config, m.config_path, sizeof(m.config_path));
+	if (check)
+		return master_check(m.config_path);
+
+	log_init(1, LOG_LEVEL_INFO);
+	log_setrole("master");
+	if (master_conf_load(m.config_path, &m.conf, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	log_setlevel(m.conf.log_level);
+
+	/* Bind before daemonizing, so that "Permission denied" reaches the
+	 * terminal that started us. */
+	if (listeners_open(&m.ls, &m.conf, m.conf.workers, err,
+	    sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (sandbox_prepare(err, sizeof(err)) == -1)
+		fatalx("sandbox: %s", err);
+	if (!m.foreground) {
+		master_daemonize();
+		log_init(0, m.conf.log_level);
+	}
+	if (m.conf.pid_file != NULL && master_pidfile(m.conf.pid_file, err,
+	    sizeof(err)) == -1)
+		fatalx("%s", err);
+	signal(SIGPIPE, SIG_IGN);
+	m.started_ms = util_now_ms();
+	m.started = time(NULL);
+
+	/* The loop is created after daemonizing (the fork). */
+	if ((m.loop = ev_default_loop(0)) == NULL)
+		fatalx("cannot create the event loop");
+	if (supervise_init(&m.sv, m.loop, &m.ls, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	supervise_settings(&m.sv, m.conf.user, m.conf.sandbox,
+	    m.conf.log_level, m.foreground, m.conf.shutdown_grace_ms);
+
+	/* Loads synchronously: generation 1 exists before any worker. */
+	m.pf = provider_files_new(m.loop, m.conf.provider_dir,
+	    m.conf.debounce_ms, master_store_cb, NULL);
+	if (m.pf == NULL)
+		fatal("provider.dir %s", m.conf.provider_dir);
+	if (m.generation == 0)
+		log_warnx("no routes compiled yet: workers wait for the first "
+		    "snapshot before accepting");
+
+	if (supervise_start(&m.sv, m.conf.workers, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+
+	if (m.conf.control_socket != NULL && (m.ctl = control_open(m.loop,
+	    m.conf.control_socket, &master_ctl_ops, err,
+	    sizeof(err))) == NULL)
+		log_warnx("control socket: %s", err);
+
+	ev_signal_init(&m.sighup, master_signal_cb, SIGHUP);
+	ev_signal_start(m.loop, &m.sighup);
+	ev_signal_init(&m.sigterm, master_signal_cb, SIGTERM);
+	ev_signal_start(m.loop, &m.sigterm);
+	ev_signal_init(&m.sigint, master_signal_cb, SIGINT);
+	ev_signal_start(m.loop, &m.sigint);
+	/*
+	 * SIGCHLD: the default loop already reaps children on it for
+	 * ev_child, so a plain ev_signal would find nothing to wait for.
+	 * pid 0 means every child.
+	 */
+	ev_child_init(&m.child, master_child_cb, 0, 0);
+	ev_child_start(m.loop, &m.child);
+
+	n = 0;
+	for (ch = 0; ch < (int)m.ls.nl; ch++)
+		n += snprintf(err + n, sizeof(err) - n, " %s=%s",
+		    m.ls.l[ch].name, m.ls.l[ch].text);
+	log_info("ingressd %s started, pid %ld, %d workers,%s",
+	    PACKAGE_VERSION, (long)getpid(), m.conf.workers, err);
+
+	ev_run(m.loop, 0);
+
+	log_info("stopped");
+	return 0;
+}
+
+static void
+master_child_cb(struct ev_loop *loop, ev_child *w, int revents)
+{
+	supervise_exited(&m.sv, w->rpid, w->rstatus);
+}
+
+static void
+master_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	char err[1024];
+
+	switch (w->signum) {
+	case SIGHUP:
+		if (m.stopping)
+			return;
+		log_info("SIGHUP: reloading %s", m.config_path);
+		if (master_reload(err, sizeof(err)) == -1)
+			log_warnx("reload failed, keeping the running "
+			    "configuration: %s", err);
+		return;
+	case SIGTERM:
+	case SIGINT:
+		if (m.stopping) {
+			log_info("already stopping");
+			return;
+		}
+		m.stopping = 1;
+		log_info("%s: stopping, draining workers (grace %u ms)",
+		    w->signum == SIGTERM ? "SIGTERM" : "SIGINT",
+		    m.conf.shutdown_grace_ms);
+		provider_files_free(m.pf);
+		m.pf = NULL;
+		supervise_stop(&m.sv, master_stopped, NULL);
+		return;
+	}
+}
+
+static void
+master_stopped(void *arg)
+{
+	log_info("all workers stopped");
+	control_close(m.ctl);
+	m.ctl = NULL;
+	if (m.pid_file != NULL) {
+		unlink(m.pid_file);
+		close(m.pid_fd);
+	}
+	listeners_close(&m.ls);
+	ev_break(m.loop, EVBREAK_ALL);
+}
+
+static int
+master_streq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/*
+ * SIGHUP and `ingressctl reload`: read the configuration again; on error
+ * keep the running one.  Applied at once: routes (provider dir, debounce,
+ * ingress_class, timeouts and limits: recompiled and published), the
+ * worker count (pool grows or shrinks), log level, control socket path.
+ * For workers started from now on: user, sandbox.  Needing a restart:
+ * listen addresses, pid_file.
+ */
+static int
+master_reload(char *err, size_t errlen)
+{
+	struct conf nc, old;
+	struct provider_files *pf;
+	char rerr[512];
+	uint64_t gen;
+	int provider_changed, ctl_changed;
+
+	if (master_conf_load(m.config_path, &nc, err, errlen) == -1)
+		return -1;
+	if (!listeners_same(&m.ls, &nc))
+		log_warnx("reload: listen addresses changed: restart ingressd "
+		    "to apply them (still listening on the old ones)");
+	if (!master_streq(m.conf.pid_file, nc.pid_file))
+		log_warnx("reload: pid_file changed: restart ingressd to apply "
+		    "it");
+	provider_changed = !master_streq(m.conf.provider_dir,
+	    nc.provider_dir) || m.conf.debounce_ms != nc.debounce_ms;
+	ctl_changed = !master_streq(m.conf.control_socket, nc.control_socket);
+
+	old = m.conf;
+	m.conf = nc;
+	log_setlevel(m.conf.log_level);
+	supervise_settings(&m.sv, m.conf.user, m.conf.sandbox,
+	    m.conf.log_level, m.foreground, m.conf.shutdown_grace_ms);
+	if (m.conf.workers != m.sv.target && supervise_resize(&m.sv,
+	    m.conf.workers, rerr, sizeof(rerr)) == -1)
+		log_warnx("reload: %s", rerr);
+
+	if (ctl_changed) {
+		control_close(m.ctl);
+		m.ctl = NULL;
+		if (m.conf.control_socket != NULL && (m.ctl = control_open(
+		    m.loop, m.conf.control_socket, &master_ctl_ops, rerr,
+		    sizeof(rerr))) == NULL)
+			log_warnx("control socket: %s", rerr);
+	}
+
+	gen = m.generation;
+	if (provider_changed) {
+		pf = provider_files_new(m.loop, m.conf.provider_dir,
+		    m.conf.debounce_ms, master_store_cb, NULL);
+		if (pf == NULL)
+			log_warn("reload: provider.dir %s, keeping the "
+			    "routes from %s", m.conf.provider_dir,
+			    old.provider_dir);
+		else {
+			provider_files_free(m.pf);
+			m.pf = pf;
+		}
+	} else
+		provider_files_reload(m.pf);
+	/* Settings or class may have changed even when no file did. */
+	if (m.generation == gen)
+		master_publish();
+	conf_free(&old);
+	log_info("reload done, generation %llu",
+	    (unsigned long long)m.generation);
+	return 0;
+}
+
+static struct json_object *
+master_ctl_status(void *arg, char *err, size_t errlen)
+{
+	struct json_object *o, *ws, *wo;
+	struct supervise_worker *w;
+	int i;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "version",
+	    json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(o, "pid", json_object_new_int64(getpid()));
+	json_object_object_add(o, "config",
+	    json_object_new_string(m.config_path));
+	json_object_object_add(o, "started", json_object_new_int64(m.started));
+	json_object_object_add(o, "uptime_s", json_object_new_int64(
+	    (int64_t)((util_now_ms() - m.started_ms) / 1000)));
+	json_object_object_add(o, "generation",
+	    json_object_new_int64((int64_t)m.generation));
+	json_object_object_add(o, "applied",
+	    json_object_new_boolean(m.sv.applied));
+	json_object_object_add(o, "route_errors",
+	    json_object_new_int64((int64_t)m.last_errors));
+	json_object_object_add(o, "stopping",
+	    json_object_new_boolean(m.stopping));
+	ws = json_object_new_array();
+	for (i = 0; i < m.sv.nw; i++) {
+		if ((w = m.sv.w[i]) == NULL)
+			continue;
+		wo = json_object_new_object();
+		json_object_object_add(wo, "id", json_object_new_int(w->id));
+		json_object_object_add(wo, "pid",
+		    json_object_new_int64(w->pid));
+		json_object_object_add(wo, "restarts",
+		    json_object_new_int64(w->restarts));
+		json_object_object_add(wo, "generation",
+		    json_object_new_int64((int64_t)w->acked));
+		json_object_object_add(wo, "connections",
+		    json_object_new_int64((int64_t)w->conns));
+		json_object_object_add(wo, "requests",
+		    json_object_new_int64((int64_t)w->requests));
+		json_object_object_add(wo, "draining",
+		    json_object_new_boolean(w->draining));
+		json_object_array_add(ws, wo);
+	}
+	json_object_object_add(o, "workers", ws);
+	return o;
+}
+
+static struct json_object *
+master_ctl_route(const struct route_table *rt, const char *host,
+    const char *path, const char *type, uint32_t backend, const char *source)
+{
+	struct json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "host", json_object_new_string(host));
+	json_object_object_add(r, "path", json_object_new_string(path));
+	json_object_object_add(r, "type", json_object_new_string(type));
+	json_object_object_add(r, "backend", json_object_new_string(
+	    backend < rt->nbackends ? rt->backends[backend].name : "?"));
+	json_object_object_add(r, "source",
+	    json_object_new_string(source != NULL ? source : ""));
+	return r;
+}
+
+static struct json_object *
+master_ctl_routes(void *arg, char *err, size_t errlen)
+{
+	const struct route_table *rt = &m.last.rt;
+	const struct route_path *p;
+	struct json_object *o, *a;
+	size_t h, i;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "generation",
+	    json_object_new_int64((int64_t)m.generation));
+	a = json_object_new_array();
+	for (h = 0; m.have_last && h < rt->nhosts; h++)
+		for (i = 0; i < rt->hosts[h].npaths; i++) {
+			p = &rt->hosts[h].paths[i];
+			json_object_array_add(a, master_ctl_route(rt,
+			    rt->hosts[h].host[0] != '\0' ? rt->hosts[h].host :
+			    "*", p->path, p->type == ROUTE_PATH_EXACT ?
+			    "Exact" : "Prefix", p->backend, p->source));
+		}
+	if (m.have_last && rt->default_backend >= 0)
+		json_object_array_add(a, master_ctl_route(rt, "*", "*",
+		    "default", (uint32_t)rt->default_backend,
+		    rt->default_source));
+	json_object_object_add(o, "routes", a);
+	return o;
+}
+
+static const char *const master_policy_names[] = {
+	[ROUTE_POLICY_ROUND_ROBIN] = "round-robin",
+	[ROUTE_POLICY_LEAST_REQUEST] = "least-request",
+	[ROUTE_POLICY_HASH_SOURCE] = "hash-source",
+	[ROUTE_POLICY_HASH_HEADER] = "hash-header",
+	[ROUTE_POLICY_HASH_COOKIE] = "hash-cookie",
+	[ROUTE_POLICY_STICKY_COOKIE] = "sticky-cookie",
+};
+
+static struct json_object *
+master_ctl_backends(void *arg, char *err, size_t errlen)
+{
+	const struct route_table *rt = &m.last.rt;
+	const struct route_backend *b;
+	struct json_object *o, *a, *bo, *eps;
+	char addr[UTIL_ADDRSTRLEN];
+	size_t i, j;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "generation",
+	    json_object_new_int64((int64_t)m.generation));
+	a = json_object_new_array();
+	for (i = 0; m.have_last && i < rt->nbackends; i++) {
+		b = &rt->backends[i];
+		bo = json_object_new_object();
+		json_object_object_add(bo, "name",
+		    json_object_new_string(b->name));
+		json_object_object_add(bo, "policy", json_object_new_string(
+		    b->policy < UTIL_NELEM(master_policy_names) ?
+		    master_policy_names[b->policy] : "?"));
+		eps = json_object_new_array();
+		for (j = 0; j < b->nendpoints; j++)
+			json_object_array_add(eps, json_object_new_string(
+			    util_format_sockaddr((const struct sockaddr *)
+			    &b->endpoints[j].addr, addr, sizeof(addr))));
+		json_object_object_add(bo, "endpoints", eps);
+		json_object_array_add(a, bo);
+	}
+	json_object_object_add(o, "backends", a);
+	return o;
+}
+
+static int
+master_ctl_reload(void *arg, char *err, size_t errlen)
+{
+	if (m.stopping) {
+		snprintf(err, errlen, "stopping");
+		return -1;
+	}
+	log_info("reload requested over the control socket");
+	return master_reload(err, errlen);
+}
