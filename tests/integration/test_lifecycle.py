@@ -1,0 +1,306 @@
+"""Processes over time: worker respawn under load, reloads (inotify and
+SIGHUP), graceful shutdown, manifests rewritten under load, bad input."""
+
+import os
+import re
+import signal
+import threading
+import time
+
+from conftest import (T, Conn, get, ingress, path, route, rule,
+                      simple_route, wait_until, yaml_docs)
+
+
+class Load:
+    """Bounded client loops in threads, no retries: one thread with a new
+    connection per request, one keeping a connection alive (reconnecting
+    only after a clean close).  Every request is recorded as
+    (t_start, t_conn_opened, ok, detail)."""
+
+    def __init__(self, port, host, max_requests=20000, max_seconds=None):
+        self.port, self.host = port, host
+        self.max_requests = max_requests
+        self.deadline = time.monotonic() + (max_seconds or 6 * T)
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.results = []
+        self.threads = [threading.Thread(target=self.new_conn_loop, daemon=True),
+                        threading.Thread(target=self.keepalive_loop, daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def _done(self):
+        return (self.stop.is_set() or time.monotonic() > self.deadline or
+                len(self.results) >= self.max_requests)
+
+    def _record(self, t0, topen, ok, detail):
+        with self.lock:
+            self.results.append((t0, topen, ok, detail))
+
+    def new_conn_loop(self):
+        while not self._done():
+            t0 = time.monotonic()
+            try:
+                r = get(self.port, self.host, "/load")
+                self._record(t0, t0, r.status == 200, r.status)
+            except Exception as e:
+                self._record(t0, t0, False, repr(e))
+
+    def keepalive_loop(self):
+        c = None
+        while not self._done():
+            t0 = time.monotonic()
+            try:
+                if c is None:
+                    c = Conn(self.port)
+                    topen = t0
+                r = c.roundtrip("GET", "/load-ka", self.host)
+                self._record(t0, topen, r.status == 200, r.status)
+                if (r.header("Connection") or "").lower() == "close":
+                    c.close()
+                    c = None
+            except Exception as e:
+                self._record(t0, topen, False, repr(e))
+                if c is not None:
+                    c.close()
+                c = None
+        if c is not None:
+            c.close()
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(T * 2)
+        return self.results
+
+    def failures(self):
+        return [r for r in self.results if not r[2]]
+
+
+# -------------------------------------------------------------- respawn
+
+def test_worker_respawn_under_load(ingressd, backend):
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 allow_worker_restarts=True)
+    before = d.worker_pids()
+    assert len(before) == 2
+    load = Load(d.port, "app.test")
+    time.sleep(0.5)
+    victim = before[0]
+    kill_time = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    t0 = time.monotonic()
+    new = None
+    deadline = time.monotonic() + T
+    while time.monotonic() < deadline:
+        now = d.worker_pids()
+        if victim not in now and len(now) == 2:
+            new = now
+            break
+        time.sleep(0.01)
+    respawn = time.monotonic() - t0
+    assert new is not None, "no replacement worker within %.0fs: %s" % (
+        T, d.worker_pids())
+    time.sleep(1.0)
+    results = load.finish()
+    ok_after = [r for r in results if r[0] > kill_time + respawn + 0.1 and r[2]]
+    assert len(ok_after) > 10, "few requests served after the respawn"
+    bad = [r for r in results if not r[2] and r[1] >= kill_time + 0.1]
+    assert not bad, "%d requests failed on connections opened after the " \
+        "kill (respawn took %.2fs): %s" % (len(bad), respawn, bad[:5])
+    assert len(load.failures()) <= 4, load.failures()
+    # the new worker serves
+    pid_new = (set(new) - set(before)).pop()
+    assert pid_new
+    for _ in range(10):
+        assert get(d.port, "app.test").status == 200
+    assert respawn < max(1.0, T / 10), \
+        "replacement worker took %.2fs (> 1s)" % respawn
+
+
+def test_worker_pids_are_children_and_worker_mode(ingressd, backend):
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
+    pids = d.worker_pids()
+    assert len(pids) == 2
+    for p in pids:
+        with open("/proc/%d/cmdline" % p, "rb") as f:
+            argv = f.read().split(b"\0")
+        assert b"--worker" in argv, argv
+
+
+# -------------------------------------------------------------- reloads
+
+def test_manifest_change_applies_via_inotify(ingressd, backend):
+    b1, b2 = backend("one"), backend("two")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b1])})
+    assert route(d.port, "app.test") == "one"
+    d.apply({"a.yaml": simple_route("app.test", "app", [b2])})
+    assert route(d.port, "app.test") == "two"
+    d.apply({"b.yaml": simple_route("new.test", "new", [b1])})
+    assert route(d.port, "new.test") == "one"
+    d.apply({"b.yaml": None})
+    assert route(d.port, "new.test") == 404
+
+
+def test_sighup_reloads_config_and_manifests(ingressd, backend):
+    b1, b2 = backend("one"), backend("two")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b1])},
+                 config={"limits": {"max_body_size": "1k"}})
+    assert route(d.port, "app.test") == "one"
+    assert get(d.port, "app.test", method="POST", body=b"x" * 2000).status == 413
+    # a second manifests dir only SIGHUP can reach (the config names it)
+    other = os.path.join(d.base, "other")
+    os.makedirs(other)
+    with open(os.path.join(other, "a.yaml"), "w") as f:
+        f.write(yaml_docs(simple_route("app.test", "app", [b2])))
+    d.overrides = {"provider": {"dir": "other"},
+                   "limits": {"max_body_size": "1m"}}
+    d.write_config()
+    g = d.generation()
+    d.signal(signal.SIGHUP)
+    d.wait_generation(g + 1, what="a generation after SIGHUP")
+    assert route(d.port, "app.test") == "two"
+    assert get(d.port, "app.test", method="POST", body=b"x" * 2000).status == 200
+    assert sorted(d.worker_pids()) == sorted(d.initial_workers)
+
+
+def test_bad_config_on_sighup_refused(ingressd, backend):
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
+    good = open(d.config_path).read()
+    off = d.log_offset()
+    d.write_config(good + "workers: [broken\n")
+    d.signal(signal.SIGHUP)
+    d.wait_log(re.escape(d.config_path) + r":\d+:\d+: ", since=off)
+    time.sleep(0.3)
+    assert d.proc.poll() is None, "master died on a bad config"
+    for _ in range(5):
+        assert route(d.port, "app.test") == "app"
+    assert d.worker_pids() == d.initial_workers
+    # a good config after that is taken again
+    d.write_config(good)
+    g = d.generation()
+    d.signal(signal.SIGHUP)
+    d.wait_generation(g + 1)
+    assert route(d.port, "app.test") == "app"
+
+
+def test_bad_manifest_skipped_and_reported(ingressd, backend):
+    b1, b2 = backend("good"), backend("later")
+    d = ingressd(manifests={
+        "good.yaml": simple_route("good.test", "good", [b1]),
+        "broken.yaml": "apiVersion: v1\nkind: Service\nmetadata: [unclosed\n"})
+    d.wait_log(r"broken\.yaml doc 1 \(line \d+\): \S")
+    assert route(d.port, "good.test") == "good"
+    # a file whose second document is invalid: the first still applies
+    off = d.log_offset()
+    bad = ingress("bad", [rule("bad.test", path("/", "later"))])
+    bad["spec"]["rules"][0]["http"]["paths"][0]["pathType"] = "Sometimes"
+    d.apply({"mixed.yaml": simple_route("later.test", "later", [b2])[:1] + [bad] +
+             simple_route("later.test", "later", [b2])[1:]})
+    d.wait_log(r"mixed\.yaml doc 2 \(line \d+\): \S", since=off)
+    assert route(d.port, "later.test") == "later"
+    assert route(d.port, "good.test") == "good"
+    assert route(d.port, "bad.test") == 404
+    assert d.proc.poll() is None
+
+
+def test_broken_rewrite_keeps_last_good(ingressd, backend):
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
+    off = d.log_offset()
+    d.write_manifest("a.yaml", "kind: Ingress\n\t- not yaml: [\n")
+    d.wait_log(r"a\.yaml doc 1 \(line \d+\)", since=off)
+    time.sleep(0.3)
+    for _ in range(5):
+        assert route(d.port, "app.test") == "app"
+
+
+# ----------------------------------------------------------- shutdown
+
+def test_sigterm_lets_request_in_flight_finish(ingressd, backend):
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 config={"timeouts": {"shutdown_grace": "10s"}})
+    out = {}
+
+    def slow():
+        try:
+            out["r"] = get(d.port, "app.test", "/slow?delay=2")
+        except Exception as e:
+            out["e"] = e
+    t = threading.Thread(target=slow)
+    t.start()
+    wait_until(lambda: b.requests >= 1, what="the slow request at the backend")
+    t0 = time.monotonic()
+    d.signal(signal.SIGTERM)
+    # no new connections once shutting down (refused, or answered and closed)
+    time.sleep(0.3)
+    t.join(T + 3)
+    assert "e" not in out, "request in flight failed: %r" % out.get("e")
+    assert out["r"].status == 200 and out["r"].json()["path"] == "/slow"
+    rc = d.proc.wait(T + 3)
+    assert rc == 0, d.log()[-2000:]
+    assert time.monotonic() - t0 < 10, "exit waited for the whole grace"
+    d.check_log_clean()
+    assert d.worker_pids() == []
+
+
+def test_sigterm_idle_exits_promptly(ingressd, backend):
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 config={"timeouts": {"shutdown_grace": "30s"}})
+    idle = Conn(d.port)          # an idle keep-alive client
+    assert idle.roundtrip("GET", "/", "app.test").status == 200
+    t0 = time.monotonic()
+    d.signal(signal.SIGTERM)
+    rc = d.proc.wait(T + 3)
+    assert rc == 0
+    assert time.monotonic() - t0 < 5, "idle connection held shutdown"
+    idle.close()
+
+
+# ------------------------------------------------ change under load
+
+def test_manifests_rewritten_50_times_under_load(ingressd, backend):
+    b1, b2 = backend("one"), backend("two")
+    d = ingressd(manifests={"stable.yaml": simple_route("app.test", "app", [b1, b2]),
+                            "churn.yaml": simple_route("churn.test", "churn", [b1])})
+    g0 = d.generation()
+    load = Load(d.port, "app.test", max_seconds=8 * T)
+    churn_backends = [[b1], [b2], [b1, b2]]
+    for i in range(50):
+        docs = simple_route("churn%d.test" % i, "churn", churn_backends[i % 3])
+        if i % 5 == 0:
+            # the live route itself changes: its endpoints are rewritten
+            d.write_manifest("stable.yaml", simple_route(
+                "app.test", "app", [b1, b2] if i % 10 else [b2, b1]))
+        d.write_manifest("churn.yaml", docs)
+        time.sleep(0.08)
+    d.wait_generation(g0 + 1)
+    time.sleep(0.5)
+    results = load.finish()
+    assert len(results) >= 100, "too little load: %d requests" % len(results)
+    fails = load.failures()
+    assert not fails, "%d of %d requests failed: %s" % (
+        len(fails), len(results), fails[:5])
+    wait_until(lambda: route(d.port, "churn49.test") in ("one", "two"),
+               what="the last rewrite applied")
+    assert route(d.port, "churn48.test") == 404
+    assert d.generation() > g0
+
+
+def test_64_concurrent_connections(ingressd, backend):
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
+    conns = [Conn(d.port) for _ in range(64)]
+    try:
+        for c in conns:
+            c.request("GET", "/", "app.test")
+        for c in conns:
+            assert c.read_response().status == 200
+    finally:
+        for c in conns:
+            c.close()
