@@ -1,0 +1,954 @@
+/*
+ * compile: Kubernetes objects -> route table.
+ *
+ * Runs in the master after each debounced burst of store changes.  A pure
+ * function: it reads the store and the options and returns a new route
+ * table plus per-Ingress errors.  No I/O, no globals, no logging, nothing
+ * kept between calls; bad objects never make it fail, only lack of memory
+ * does.  The same store gives the same table, byte for byte, whatever the
+ * order objects arrived in.
+ *
+ * Passes, each a function below:
+ *  1. cc_select: pick our Ingresses (class selection), oldest first, and
+ *     read their ingressd.io/ annotations;
+ *  2. cc_claims: turn rules and defaultBackends into claims (host, path,
+ *     type, backend reference), numbered in age order;
+ *  3. cc_arbitrate: sort claims by key; the first of each key wins;
+ *  4. cc_backends: one backend per name among winning claims, settings of
+ *     its oldest user, endpoints resolved once;
+ *  5. cc_report, cc_layout: errors in claim order, then hosts, paths and
+ *     backends, already sorted by the passes above.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/routes.h"
+#include "common/util.h"
+#include "master/compile.h"
+#include "master/objects.h"
+#include "master/store.h"
+
+#define COMPILE_CONTROLLER	"ingressd.io/ingress-controller"
+#define ANN_LOAD_BALANCE	"ingressd.io/load-balance"
+#define ANN_CONNECT_TIMEOUT	"ingressd.io/connect-timeout"
+#define ANN_RESPONSE_TIMEOUT	"ingressd.io/response-timeout"
+
+static const struct {
+	const char	*name;
+	uint32_t	 policy;
+} cc_policies[] = {
+	{ "round-robin",	ROUTE_POLICY_ROUND_ROBIN },
+	{ "least-request",	ROUTE_POLICY_LEAST_REQUEST },
+};
+
+/* One of our Ingresses, with its per-backend settings. */
+struct cc_ingress {
+	const struct obj *o;
+	char		*id;		/* "ns/name" */
+	uint32_t	 policy;
+	uint32_t	 connect_ms;
+	uint32_t	 response_ms;
+};
+
+/* One (host, path, type) or defaultBackend an Ingress asks for. */
+struct cc_claim {
+	size_t		 ing;		/* index into cc.ings, age order */
+	int		 is_default;	/* spec.defaultBackend */
+	char		*host;		/* "" for any host; NULL if default */
+	char		*path;		/* normalized; NULL if default */
+	enum route_path_type type;
+	const struct obj_backend *ref;
+	char		*bename;	/* "ns/service:port" */
+	size_t		 winner;	/* claim that got the key (maybe self) */
+	size_t		 backend;	/* index into rt.backends (winners) */
+	int		 optconflict;	/* settings differ from the owner's */
+};
+
+/* An endpoint being collected, with its text for sorting and dedup. */
+struct cc_ep {
+	char		 text[UTIL_ADDRSTRLEN];
+	struct route_endpoint ep;
+};
+
+struct cc {
+	const struct store *st;
+	const struct compile_options *opt;
+	struct compile_result *out;
+	size_t		 errcap;
+	struct cc_ingress *ings;
+	size_t		 nings;
+	struct cc_claim	*claims;	/* in age order */
+	size_t		 nclaims;
+	size_t		 claimcap;
+	struct cc_claim	**order;	/* sorted by key, then age */
+	char		**reasons;	/* per backend: why no endpoints */
+	size_t		*owners;	/* per backend: ingress that set it */
+	const struct obj **slices;	/* by namespace, service name */
+	size_t		 nslices;
+	struct cc_ep	*eps;		/* scratch for cc_resolve */
+	size_t		 neps;
+	size_t		 epcap;
+};
+
+static int
+cc_strcmp0(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "");
+}
+
+/* Port names: NULL and "" both mean unnamed and match each other. */
+static int
+cc_port_name_eq(const char *a, const char *b)
+{
+	return cc_strcmp0(a, b) == 0;
+}
+
+/*
+ * Appends an error about Ingress <o>.  Returns 0, or -1 when out of memory
+ * (nothing appended).
+ */
+static int __attribute__((format(printf, 3, 4)))
+cc_error(struct cc *c, const struct obj *o, const char *fmt, ...)
+{
+	struct compile_result *out = c->out;
+	struct compile_error *e;
+	size_t ncap;
+	va_list ap;
+	int r;
+
+	if (out->nerrors == c->errcap) {
+		ncap = c->errcap == 0 ? 8 : c->errcap * 2;
+		e = reallocarray(out->errors, ncap, sizeof(*e));
+		if (e == NULL)
+			return -1;
+		out->errors = e;
+		c->errcap = ncap;
+	}
+	e = &out->errors[out->nerrors];
+	memset(e, 0, sizeof(*e));
+	if (asprintf(&e->object, "Ingress %s/%s", o->meta.namespace,
+	    o->meta.name) == -1) {
+		e->object = NULL;
+		goto bad;
+	}
+	if (o->origin != NULL && (e->origin = strdup(o->origin)) == NULL)
+		goto bad;
+	va_start(ap, fmt);
+	r = vasprintf(&e->reason, fmt, ap);
+	va_end(ap);
+	if (r == -1) {
+		e->reason = NULL;
+		goto bad;
+	}
+	out->nerrors++;
+	return 0;
+ bad:
+	free(e->object);
+	free(e->origin);
+	return -1;
+}
+
+/* Sets *<reason> to a new string; 0, or -1 when out of memory. */
+static int __attribute__((format(printf, 2, 3)))
+cc_reason(char **reason, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(reason, fmt, ap);
+	va_end(ap);
+	if (r == -1) {
+		*reason = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* "example.com/api (Prefix)", "/api (Exact, any host)" into <buf>. */
+static const char *
+cc_where(const struct cc_claim *cl, char *buf, size_t len)
+{
+	const char *type = cl->type == ROUTE_PATH_EXACT ? "Exact" : "Prefix";
+
+	if (cl->is_default)
+		snprintf(buf, len, "defaultBackend");
+	else if (cl->host[0] == '\0')
+		snprintf(buf, len, "%s (%s, any host)", cl->path, type);
+	else
+		snprintf(buf, len, "%s%s (%s)", cl->host, cl->path, type);
+	return buf;
+}
+
+/* The IngressClass <name>, whatever namespace the provider gave it. */
+static const struct obj *
+cc_ingress_class(const struct cc *c, const char *name)
+{
+	const struct obj *o;
+	size_t i, n;
+
+	n = store_count(c->st, OBJ_INGRESS_CLASS);
+	for (i = 0; i < n; i++) {
+		o = store_at(c->st, OBJ_INGRESS_CLASS, i);
+		if (o != NULL && cc_strcmp0(o->meta.name, name) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/* 1 when Ingress <o> is ours per DESIGN.md "Routing semantics". */
+static int
+cc_ours(const struct cc *c, const struct obj *o)
+{
+	const struct obj_ingress *ing = &o->u.ingress;
+	const char *want = c->opt->ingress_class;
+	const struct obj *ic;
+
+	if (want != NULL) {
+		if (ing->class_name != NULL)
+			return strcmp(ing->class_name, want) == 0;
+		if (ing->class_annotation != NULL)
+			return strcmp(ing->class_annotation, want) == 0;
+		/* No admission controller applies the default: we do. */
+		ic = cc_ingress_class(c, want);
+		return ic != NULL && ic->u.ingress_class.is_default;
+	}
+	if (ing->class_name == NULL)
+		return ing->class_annotation == NULL;
+	ic = cc_ingress_class(c, ing->class_name);
+	return ic != NULL &&
+	    cc_strcmp0(ic->u.ingress_class.controller, COMPILE_CONTROLLER) == 0;
+}
+
+/* Oldest first; equal creation times by namespace, then name. */
+static int
+cc_age_cmp(const void *a, const void *b)
+{
+	const struct obj *x = ((const struct cc_ingress *)a)->o;
+	const struct obj *y = ((const struct cc_ingress *)b)->o;
+	int r;
+
+	if (x->meta.creation != y->meta.creation)
+		return x->meta.creation < y->meta.creation ? -1 : 1;
+	if ((r = cc_strcmp0(x->meta.namespace, y->meta.namespace)) != 0)
+		return r;
+	return cc_strcmp0(x->meta.name, y->meta.name);
+}
+
+/*
+ * Reads annotation duration <key> of <ci> into *<ms> (0: global).  A bad
+ * value is reported and leaves 0.  Returns -1 only when out of memory.
+ */
+static int
+cc_duration(struct cc *c, struct cc_ingress *ci, const char *key,
+    uint32_t *ms)
+{
+	const char *v;
+	uint64_t x;
+
+	*ms = 0;
+	if ((v = objects_annotation(ci->o, key)) == NULL)
+		return 0;
+	if (util_parse_duration_ms(v, &x) == -1 || x > UINT32_MAX)
+		return cc_error(c, ci->o, "annotation %s: invalid duration "
+		    "\"%s\" (e.g. \"5s\", \"500ms\"); the global timeout "
+		    "applies", key, v);
+	*ms = (uint32_t)x;
+	return 0;
+}
+
+/* Per-backend settings of <ci> from its annotations; -1 on ENOMEM. */
+static int
+cc_settings(struct cc *c, struct cc_ingress *ci)
+{
+	const char *v;
+	size_t i;
+
+	ci->policy = ROUTE_POLICY_ROUND_ROBIN;
+	if ((v = objects_annotation(ci->o, ANN_LOAD_BALANCE)) != NULL) {
+		for (i = 0; i < UTIL_NELEM(cc_policies); i++)
+			if (strcmp(v, cc_policies[i].name) == 0)
+				break;
+		if (i < UTIL_NELEM(cc_policies))
+			ci->policy = cc_policies[i].policy;
+		else if (cc_error(c, ci->o, "annotation %s: unknown policy "
+		    "\"%s\" (round-robin, least-request); round-robin applies",
+		    ANN_LOAD_BALANCE, v) == -1)
+			return -1;
+	}
+	if (cc_duration(c, ci, ANN_CONNECT_TIMEOUT, &ci->connect_ms) == -1 ||
+	    cc_duration(c, ci, ANN_RESPONSE_TIMEOUT, &ci->response_ms) == -1)
+		return -1;
+	return 0;
+}
+
+/* Pass 1: our Ingresses, oldest first, with their settings. */
+static int
+cc_select(struct cc *c)
+{
+	const struct obj *o;
+	size_t i, n;
+
+	n = store_count(c->st, OBJ_INGRESS);
+	if (n == 0)
+		return 0;
+	if ((c->ings = calloc(n, sizeof(*c->ings))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		/* NULL here means the store could not sort: ENOMEM. */
+		if ((o = store_at(c->st, OBJ_INGRESS, i)) == NULL)
+			return -1;
+		if (o->kind != OBJ_INGRESS || !cc_ours(c, o))
+			continue;
+		c->ings[c->nings].o = o;
+		if (asprintf(&c->ings[c->nings].id, "%s/%s",
+		    o->meta.namespace, o->meta.name) == -1) {
+			c->ings[c->nings].id = NULL;
+			return -1;
+		}
+		c->nings++;
+	}
+	qsort(c->ings, c->nings, sizeof(*c->ings), cc_age_cmp);
+	for (i = 0; i < c->nings; i++)
+		if (cc_settings(c, &c->ings[i]) == -1)
+			return -1;
+	return 0;
+}
+
+static struct cc_claim *
+cc_claim_new(struct cc *c)
+{
+	struct cc_claim *cl;
+	size_t ncap;
+
+	if (c->nclaims == c->claimcap) {
+		ncap = c->claimcap == 0 ? 16 : c->claimcap * 2;
+		cl = reallocarray(c->claims, ncap, sizeof(*cl));
+		if (cl == NULL)
+			return NULL;
+		c->claims = cl;
+		c->claimcap = ncap;
+	}
+	cl = &c->claims[c->nclaims++];
+	memset(cl, 0, sizeof(*cl));
+	return cl;
+}
+
+static int
+cc_backend_name(const char *ns, const struct obj_backend *ref, char **name)
+{
+	int r;
+
+	if (ref->port_name != NULL)
+		r = asprintf(name, "%s/%s:%s", ns, ref->service,
+		    ref->port_name);
+	else
+		r = asprintf(name, "%s/%s:%d", ns, ref->service,
+		    (int)ref->port_number);
+	if (r == -1) {
+		*name = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Claims <p> of rule <host> (lower case, "" for any) for ingress <i>.  A
+ * path that cannot route (resource backend, not absolute) is reported
+ * and skipped.  -1 only when out of memory.
+ */
+static int
+cc_claim_path(struct cc *c, size_t i, const char *host,
+    const struct obj_ingress_path *p)
+{
+	const struct obj *o = c->ings[i].o;
+	struct cc_claim *cl;
+	const char *path = p->path != NULL ? p->path : "/";
+	enum route_path_type type;
+	size_t len;
+
+	type = p->type == OBJ_PATH_EXACT ? ROUTE_PATH_EXACT :
+	    ROUTE_PATH_PREFIX;
+	if (path[0] != '/')
+		return cc_error(c, o, "%s%s%s: path must start with '/'; "
+		    "rule ignored", host, host[0] != '\0' ? " " : "", path);
+	if (p->backend.service == NULL)
+		return cc_error(c, o, "%s%s: resource backends are not "
+		    "supported; rule ignored", host, path);
+	/* Prefix matching is element-wise: "/foo/" is "/foo". */
+	len = strlen(path);
+	if (type == ROUTE_PATH_PREFIX)
+		while (len > 1 && path[len - 1] == '/')
+			len--;
+	if ((cl = cc_claim_new(c)) == NULL)
+		return -1;
+	cl->ing = i;
+	cl->type = type;
+	cl->ref = &p->backend;
+	if ((cl->host = strdup(host)) == NULL ||
+	    (cl->path = strndup(path, len)) == NULL ||
+	    cc_backend_name(o->meta.namespace, cl->ref, &cl->bename) == -1)
+		return -1;
+	return 0;
+}
+
+/* Pass 2: claims of every rule and defaultBackend, in age order. */
+static int
+cc_claims(struct cc *c)
+{
+	const struct obj_ingress *ing;
+	const struct obj_ingress_rule *rule;
+	struct cc_claim *cl;
+	char *host;
+	size_t i, j, k;
+	int r;
+
+	for (i = 0; i < c->nings; i++) {
+		ing = &c->ings[i].o->u.ingress;
+		for (j = 0; j < ing->nrules; j++) {
+			rule = &ing->rules[j];
+			host = strdup(rule->host != NULL ? rule->host : "");
+			if (host == NULL)
+				return -1;
+			for (k = 0; host[k] != '\0'; k++)
+				if (host[k] >= 'A' && host[k] <= 'Z')
+					host[k] += 'a' - 'A';
+			for (k = 0, r = 0; k < rule->npaths && r == 0; k++)
+				r = cc_claim_path(c, i, host, &rule->paths[k]);
+			free(host);
+			if (r == -1)
+				return -1;
+		}
+		if (ing->default_backend == NULL)
+			continue;
+		if (ing->default_backend->service == NULL) {
+			if (cc_error(c, c->ings[i].o, "defaultBackend: "
+			    "resource backends are not supported; ignored") ==
+			    -1)
+				return -1;
+			continue;
+		}
+		if ((cl = cc_claim_new(c)) == NULL)
+			return -1;
+		cl->ing = i;
+		cl->is_default = 1;
+		cl->ref = ing->default_backend;
+		if (cc_backend_name(c->ings[i].o->meta.namespace, cl->ref,
+		    &cl->bename) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* By key (defaultBackend first, host, path, type), then age. */
+static int
+cc_claim_cmp(const void *a, const void *b)
+{
+	const struct cc_claim *x = *(const struct cc_claim *const *)a;
+	const struct cc_claim *y = *(const struct cc_claim *const *)b;
+	int r;
+
+	if (x->is_default != y->is_default)
+		return x->is_default ? -1 : 1;
+	if (!x->is_default) {
+		if ((r = strcmp(x->host, y->host)) != 0)
+			return r;
+		if ((r = strcmp(x->path, y->path)) != 0)
+			return r;
+		if (x->type != y->type)
+			return x->type < y->type ? -1 : 1;
+	}
+	return x < y ? -1 : x > y;
+}
+
+static int
+cc_same_key(const struct cc_claim *x, const struct cc_claim *y)
+{
+	if (x->is_default || y->is_default)
+		return x->is_default && y->is_default;
+	return x->type == y->type && strcmp(x->host, y->host) == 0 &&
+	    strcmp(x->path, y->path) == 0;
+}
+
+/* Pass 3: the oldest claim of each key wins. */
+static int
+cc_arbitrate(struct cc *c)
+{
+	size_t i, first = 0;
+
+	if (c->nclaims == 0)
+		return 0;
+	if ((c->order = calloc(c->nclaims, sizeof(*c->order))) == NULL)
+		return -1;
+	for (i = 0; i < c->nclaims; i++)
+		c->order[i] = &c->claims[i];
+	qsort(c->order, c->nclaims, sizeof(*c->order), cc_claim_cmp);
+	for (i = 0; i < c->nclaims; i++) {
+		if (i == 0 || !cc_same_key(c->order[first], c->order[i]))
+			first = i;
+		c->order[i]->winner = (size_t)(c->order[first] - c->claims);
+	}
+	return 0;
+}
+
+static int
+cc_slice_cmp(const void *a, const void *b)
+{
+	const struct obj *x = *(const struct obj *const *)a;
+	const struct obj *y = *(const struct obj *const *)b;
+	int r;
+
+	if ((r = cc_strcmp0(x->meta.namespace, y->meta.namespace)) != 0)
+		return r;
+	if ((r = strcmp(x->u.endpoint_slice.service_name,
+	    y->u.endpoint_slice.service_name)) != 0)
+		return r;
+	return cc_strcmp0(x->meta.name, y->meta.name);
+}
+
+/* EndpointSlices that name a Service, by namespace and service. */
+static int
+cc_index_slices(struct cc *c)
+{
+	const struct obj *o;
+	size_t i, n;
+
+	n = store_count(c->st, OBJ_ENDPOINT_SLICE);
+	if (n == 0)
+		return 0;
+	if ((c->slices = calloc(n, sizeof(*c->slices))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((o = store_at(c->st, OBJ_ENDPOINT_SLICE, i)) == NULL)
+			return -1;
+		if (o->kind == OBJ_ENDPOINT_SLICE &&
+		    o->u.endpoint_slice.service_name != NULL)
+			c->slices[c->nslices++] = o;
+	}
+	qsort(c->slices, c->nslices, sizeof(*c->slices), cc_slice_cmp);
+	return 0;
+}
+
+/* Index of the first slice of <ns>/<svc>, or nslices. */
+static size_t
+cc_slices_of(const struct cc *c, const char *ns, const char *svc)
+{
+	size_t lo = 0, hi = c->nslices, mid;
+	const struct obj *o;
+	int r;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		o = c->slices[mid];
+		if ((r = cc_strcmp0(o->meta.namespace, ns)) == 0)
+			r = strcmp(o->u.endpoint_slice.service_name, svc);
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Adds the usable endpoints of slice (or Endpoints subset) <sl> for
+ * Service port <sp> to the scratch set: the slice port named like <sp>
+ * gives the target port; an endpoint counts when ready and not
+ * terminating; FQDN slices and unparsable addresses are skipped.
+ */
+static int
+cc_collect(struct cc *c, const struct obj_endpoint_slice *sl,
+    const struct obj_service_port *sp)
+{
+	const struct obj_endpoint *ep;
+	struct cc_ep *e;
+	int32_t port = 0;
+	size_t i, j, ncap;
+
+	if (sl->address_type != NULL && strcmp(sl->address_type, "IPv4") != 0 &&
+	    strcmp(sl->address_type, "IPv6") != 0)
+		return 0;
+	for (i = 0; i < sl->nports; i++)
+		if (cc_port_name_eq(sl->ports[i].name, sp->name)) {
+			port = sl->ports[i].port;
+			break;
+		}
+	if (port < 1 || port > 65535)
+		return 0;
+	for (i = 0; i < sl->nendpoints; i++) {
+		ep = &sl->endpoints[i];
+		if (!ep->ready || ep->terminating)
+			continue;
+		for (j = 0; j < ep->naddresses; j++) {
+			if (c->neps == c->epcap) {
+				ncap = c->epcap == 0 ? 16 : c->epcap * 2;
+				e = reallocarray(c->eps, ncap, sizeof(*e));
+				if (e == NULL)
+					return -1;
+				c->eps = e;
+				c->epcap = ncap;
+			}
+			e = &c->eps[c->neps];
+			if (ep->addresses[j] == NULL ||
+			    util_make_sockaddr(ep->addresses[j],
+			    (uint16_t)port, &e->ep.addr, &e->ep.addrlen) == -1)
+				continue;
+			e->ep.weight = 1;
+			util_format_sockaddr((struct sockaddr *)&e->ep.addr,
+			    e->text, sizeof(e->text));
+			c->neps++;
+		}
+	}
+	return 0;
+}
+
+static int
+cc_ep_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cc_ep *)a)->text,
+	    ((const struct cc_ep *)b)->text);
+}
+
+/*
+ * Fills the endpoints of <be>, Service port <ref> in namespace <ns>.  When
+ * it cannot be resolved, *<reason> says why (caller frees) and <be> keeps
+ * zero endpoints, so the route answers 503.  -1 only when out of memory.
+ */
+static int
+cc_resolve(struct cc *c, const char *ns, const struct obj_backend *ref,
+    struct route_backend *be, char **reason)
+{
+	const struct obj *svc, *o;
+	const struct obj_service_port *sp = NULL;
+	const struct obj_endpoints *eps;
+	size_t i, n;
+
+	*reason = NULL;
+	svc = store_get(c->st, OBJ_SERVICE, ns, ref->service);
+	if (svc == NULL)
+		return cc_reason(reason, "service %s/%s not found", ns,
+		    ref->service);
+	if (cc_strcmp0(svc->u.service.type, "ExternalName") == 0)
+		return cc_reason(reason, "ExternalName services are not "
+		    "supported yet");
+	for (i = 0; i < svc->u.service.nports; i++) {
+		sp = &svc->u.service.ports[i];
+		if (ref->port_name != NULL ? cc_strcmp0(sp->name,
+		    ref->port_name) == 0 : sp->port == ref->port_number)
+			break;
+	}
+	if (i == svc->u.service.nports) {
+		if (ref->port_name != NULL)
+			return cc_reason(reason, "service %s/%s has no port "
+			    "named \"%s\"", ns, ref->service, ref->port_name);
+		return cc_reason(reason, "service %s/%s has no port %d", ns,
+		    ref->service, (int)ref->port_number);
+	}
+
+	c->neps = 0;
+	i = cc_slices_of(c, ns, ref->service);
+	if (i < c->nslices && cc_strcmp0(c->slices[i]->meta.namespace,
+	    ns) == 0 && strcmp(c->slices[i]->u.endpoint_slice.service_name,
+	    ref->service) == 0) {
+		for (; i < c->nslices; i++) {
+			o = c->slices[i];
+			if (cc_strcmp0(o->meta.namespace, ns) != 0 ||
+			    strcmp(o->u.endpoint_slice.service_name,
+			    ref->service) != 0)
+				break;
+			if (cc_collect(c, &o->u.endpoint_slice, sp) == -1)
+				return -1;
+		}
+	} else if ((o = store_get(c->st, OBJ_ENDPOINTS, ns,
+	    ref->service)) != NULL) {
+		/* No slice at all: the v1 Endpoints fallback. */
+		eps = &o->u.endpoints;
+		for (i = 0; i < eps->nsubsets; i++)
+			if (cc_collect(c, &eps->subsets[i], sp) == -1)
+				return -1;
+	}
+	if (c->neps == 0)
+		return 0;
+
+	/* Deterministic order; the same address:port once. */
+	qsort(c->eps, c->neps, sizeof(*c->eps), cc_ep_cmp);
+	if ((be->endpoints = calloc(c->neps, sizeof(*be->endpoints))) == NULL)
+		return -1;
+	for (i = n = 0; i < c->neps; i++)
+		if (n == 0 || strcmp(c->eps[i].text, c->eps[i - 1].text) != 0)
+			be->endpoints[n++] = c->eps[i].ep;
+	be->nendpoints = n;
+	return 0;
+}
+
+/* By backend name, then age. */
+static int
+cc_bename_cmp(const void *a, const void *b)
+{
+	const struct cc_claim *x = *(const struct cc_claim *const *)a;
+	const struct cc_claim *y = *(const struct cc_claim *const *)b;
+	int r;
+
+	if ((r = strcmp(x->bename, y->bename)) != 0)
+		return r;
+	return x < y ? -1 : x > y;
+}
+
+static int
+cc_same_settings(const struct cc_ingress *a, const struct cc_ingress *b)
+{
+	return a->policy == b->policy && a->connect_ms == b->connect_ms &&
+	    a->response_ms == b->response_ms;
+}
+
+/*
+ * Pass 4: one backend per name used by a winning claim, in name order.
+ * Its oldest user's settings apply; others that differ are flagged.
+ */
+static int
+cc_backends(struct cc *c)
+{
+	struct route_table *rt = &c->out->rt;
+	struct cc_claim **w = NULL, *cl, *owner = NULL;
+	struct cc_ingress *oi;
+	struct route_backend *be;
+	size_t i, nw = 0, nb = 0;
+	int rv = -1;
+
+	if (c->nclaims == 0)
+		return 0;
+	if ((w = calloc(c->nclaims, sizeof(*w))) == NULL)
+		goto done;
+	for (i = 0; i < c->nclaims; i++)
+		if (c->claims[i].winner == i)
+			w[nw++] = &c->claims[i];
+	qsort(w, nw, sizeof(*w), cc_bename_cmp);
+	for (i = 0; i < nw; i++)
+		if (i == 0 || strcmp(w[i]->bename, w[i - 1]->bename) != 0)
+			nb++;
+	if ((rt->backends = calloc(nb, sizeof(*rt->backends))) == NULL ||
+	    (c->reasons = calloc(nb, sizeof(*c->reasons))) == NULL ||
+	    (c->owners = calloc(nb, sizeof(*c->owners))) == NULL)
+		goto done;
+	rt->nbackends = nb;
+
+	for (i = 0, nb = 0; i < nw; i++) {
+		cl = w[i];
+		if (i == 0 || strcmp(cl->bename, w[i - 1]->bename) != 0) {
+			owner = cl;
+			oi = &c->ings[owner->ing];
+			be = &rt->backends[nb];
+			if ((be->name = strdup(cl->bename)) == NULL)
+				goto done;
+			be->policy = oi->policy;
+			be->connect_timeout_ms = oi->connect_ms;
+			be->response_timeout_ms = oi->response_ms;
+			if (cc_resolve(c, oi->o->meta.namespace, cl->ref, be,
+			    &c->reasons[nb]) == -1)
+				goto done;
+			c->owners[nb] = owner->ing;
+			nb++;
+		}
+		cl->backend = nb - 1;
+		/* Report a differing Ingress once per backend. */
+		if (cl->ing != owner->ing && cl->ing != w[i - 1]->ing &&
+		    !cc_same_settings(&c->ings[cl->ing], &c->ings[owner->ing]))
+			cl->optconflict = 1;
+	}
+	rv = 0;
+ done:
+	free(w);
+	return rv;
+}
+
+/* Pass 5a: errors in claim (age) order. */
+static int
+cc_report(struct cc *c)
+{
+	const struct cc_ingress *ci, *wi;
+	const struct cc_claim *cl;
+	char where[512];
+	size_t i;
+	int r;
+
+	for (i = 0, r = 0; i < c->nclaims && r == 0; i++) {
+		cl = &c->claims[i];
+		ci = &c->ings[cl->ing];
+		cc_where(cl, where, sizeof(where));
+		if (cl->winner != i) {
+			wi = &c->ings[c->claims[cl->winner].ing];
+			if (wi == ci)
+				r = cc_error(c, ci->o, "%s: already routed by "
+				    "an earlier rule of this Ingress; ignored",
+				    where);
+			else
+				r = cc_error(c, ci->o, "%s: conflicts with "
+				    "Ingress %s, which %s; ignored", where,
+				    wi->id, wi->o->meta.creation <
+				    ci->o->meta.creation ? "is older" :
+				    "is as old and first by namespace/name");
+			continue;
+		}
+		if (c->reasons[cl->backend] != NULL)
+			r = cc_error(c, ci->o, "%s: %s; answering 503", where,
+			    c->reasons[cl->backend]);
+		if (r == 0 && cl->optconflict)
+			r = cc_error(c, ci->o, "backend %s: load-balance and "
+			    "timeout annotations differ from those of the "
+			    "older Ingress %s, which apply",
+			    c->out->rt.backends[cl->backend].name,
+			    c->ings[c->owners[cl->backend]].id);
+	}
+	return r;
+}
+
+/* Pass 5b: hosts and paths from the sorted winners; defaultBackend. */
+static int
+cc_layout(struct cc *c)
+{
+	struct route_table *rt = &c->out->rt;
+	struct route_host *h = NULL;
+	struct route_path *p;
+	const struct cc_claim *cl;
+	size_t i, j = 0, nh = 0;
+
+	for (i = 0; i < c->nclaims; i++) {
+		cl = c->order[i];
+		if (cl->winner != (size_t)(cl - c->claims))
+			continue;
+		if (cl->is_default) {
+			rt->default_backend = (int32_t)cl->backend;
+			if ((rt->default_source =
+			    strdup(c->ings[cl->ing].id)) == NULL)
+				return -1;
+		} else if (nh == 0 || strcmp(cl->host,
+		    c->order[j]->host) != 0) {
+			nh++;
+			j = i;
+		}
+	}
+	if (nh == 0)
+		return 0;
+	if ((rt->hosts = calloc(nh, sizeof(*rt->hosts))) == NULL)
+		return -1;
+	rt->nhosts = nh;
+
+	/* Count, then fill, the paths of each host. */
+	for (i = 0, nh = 0; i < c->nclaims; i++) {
+		cl = c->order[i];
+		if (cl->is_default || cl->winner != (size_t)(cl - c->claims))
+			continue;
+		if (h == NULL || strcmp(h->host, cl->host) != 0) {
+			h = &rt->hosts[nh++];
+			if ((h->host = strdup(cl->host)) == NULL)
+				return -1;
+		}
+		h->npaths++;
+	}
+	for (j = 0; j < rt->nhosts; j++) {
+		h = &rt->hosts[j];
+		p = calloc(h->npaths, sizeof(*p));
+		if (p == NULL) {
+			h->npaths = 0;
+			return -1;
+		}
+		h->paths = p;
+	}
+	h = NULL;
+	for (i = 0, j = 0, nh = 0; i < c->nclaims; i++) {
+		cl = c->order[i];
+		if (cl->is_default || cl->winner != (size_t)(cl - c->claims))
+			continue;
+		if (h == NULL || strcmp(h->host, cl->host) != 0) {
+			h = &rt->hosts[nh++];
+			j = 0;
+		}
+		p = &h->paths[j++];
+		p->type = cl->type;
+		p->backend = (uint32_t)cl->backend;
+		if ((p->path = strdup(cl->path)) == NULL ||
+		    (p->source = strdup(c->ings[cl->ing].id)) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+cc_free(struct cc *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nings; i++)
+		free(c->ings[i].id);
+	free(c->ings);
+	for (i = 0; i < c->nclaims; i++) {
+		free(c->claims[i].host);
+		free(c->claims[i].path);
+		free(c->claims[i].bename);
+	}
+	free(c->claims);
+	free(c->order);
+	if (c->reasons != NULL)
+		for (i = 0; i < c->out->rt.nbackends; i++)
+			free(c->reasons[i]);
+	free(c->reasons);
+	free(c->owners);
+	free(c->slices);
+	free(c->eps);
+}
+
+/*
+ * Compiles the objects of <st> with <opt> into <out> (overwritten, caller
+ * frees with compile_result_free()).  Per-Ingress problems become errors
+ * and the table is built from everything valid.  Returns 0, or -1 when out
+ * of memory, with <out> empty (nothing to free).
+ */
+int
+compile_routes(const struct store *st, const struct compile_options *opt,
+    struct compile_result *out)
+{
+	struct cc c;
+
+	memset(out, 0, sizeof(*out));
+	out->rt.settings = opt->settings;
+	out->rt.default_backend = -1;
+	memset(&c, 0, sizeof(c));
+	c.st = st;
+	c.opt = opt;
+	c.out = out;
+	if (cc_select(&c) == -1 || cc_claims(&c) == -1 ||
+	    cc_arbitrate(&c) == -1 || cc_index_slices(&c) == -1 ||
+	    cc_backends(&c) == -1 || cc_report(&c) == -1 ||
+	    cc_layout(&c) == -1)
+		goto fail;
+	cc_free(&c);
+	return 0;
+ fail:
+	cc_free(&c);
+	compile_result_free(out);
+	return -1;
+}
+
+/* Frees the table and the errors of <r>, leaving it empty; NULL is fine. */
+void
+compile_result_free(struct compile_result *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	route_table_free(&r->rt);
+	for (i = 0; i < r->nerrors; i++) {
+		free(r->errors[i].object);
+		free(r->errors[i].origin);
+		free(r->errors[i].reason);
+	}
+	free(r->errors);
+	memset(r, 0, sizeof(*r));
+	r->rt.default_backend = -1;
+}
