@@ -224,13 +224,15 @@ mf_parse_json(struct mf_ctx *c, const char *text)
 		end = off + json_tokener_get_parse_end(tok);
 		json_tokener_free(tok);
 		if (jerr != json_tokener_success) {
-			if (jerr == json_tokener_continue || end > c->len)
+			if (jerr == json_tokener_continue ||
+			    jerr == json_tokener_error_parse_eof ||
+			    end >= c->len)
 				snprintf(c->err, sizeof(c->err),
 				    "%s:%d: unexpected end of JSON input",
 				    c->name, mf_line_at(c, c->len));
 			else
 				snprintf(c->err, sizeof(c->err), "%s:%d: %s",
-				    c->name, mf_line_at(c, end ? end - 1 : 0),
+				    c->name, mf_line_at(c, end),
 				    json_tokener_error_desc(jerr));
 			json_object_put(v);
 			mf_emit(c, line, NULL, c->err);
