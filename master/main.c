@@ -80,12 +80,14 @@ static struct {
 	int			 stopping;
 	ev_signal		 sighup, sigterm, sigint;
 	ev_child		 child;
+	ev_timer		 ctl_reopen;	/* not from inside a request */
 } m = { .pid_fd = -1 };
 
 static void	master_publish(void);
 static void	master_store_cb(void *, struct store *, int);
 static void	master_signal_cb(struct ev_loop *, ev_signal *, int);
 static void	master_child_cb(struct ev_loop *, ev_child *, int);
+static void	master_ctl_reopen_cb(struct ev_loop *, ev_timer *, int);
 static int	master_reload(char *, size_t);
 static void	master_stopped(void *);
 static struct json_object *master_ctl_status(void *, char *, size_t);
@@ -526,6 +528,7 @@ main(int argc, char **argv)
 	 */
 	ev_child_init(&m.child, master_child_cb, 0, 0);
 	ev_child_start(m.loop, &m.child);
+	ev_timer_init(&m.ctl_reopen, master_ctl_reopen_cb, 0., 0.);
 
 	n = 0;
 	for (ch = 0; ch < (int)m.ls.nl; ch++)
@@ -538,6 +541,18 @@ main(int argc, char **argv)
 
 	log_info("stopped");
 	return 0;
+}
+
+static void
+master_ctl_reopen_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	char err[512];
+
+	control_close(m.ctl);
+	m.ctl = NULL;
+	if (m.conf.control_socket != NULL && (m.ctl = control_open(m.loop,
+	    m.conf.control_socket, &master_ctl_ops, err, sizeof(err))) == NULL)
+		log_warnx("control socket: %s", err);
 }
 
 static void
@@ -637,14 +652,9 @@ master_reload(char *err, size_t errlen)
 	    m.conf.workers, rerr, sizeof(rerr)) == -1)
 		log_warnx("reload: %s", rerr);
 
-	if (ctl_changed) {
-		control_close(m.ctl);
-		m.ctl = NULL;
-		if (m.conf.control_socket != NULL && (m.ctl = control_open(
-		    m.loop, m.conf.control_socket, &master_ctl_ops, rerr,
-		    sizeof(rerr))) == NULL)
-			log_warnx("control socket: %s", rerr);
-	}
+	/* The request asking for this reload may be on the old socket. */
+	if (ctl_changed)
+		ev_timer_start(m.loop, &m.ctl_reopen);
 
 	gen = m.generation;
 	if (provider_changed) {
