@@ -661,30 +661,32 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 
 	*out = NULL;
 	*outlen = 0;
-	npaths = nendpoints = 0;
-	for (i = 0; i < rt->nhosts; i++) {
-		npaths += rt->hosts[i].npaths;
-		if (npaths > SNAPSHOT_MAX_PATHS)
-			break;
-	}
-	for (i = 0; i < rt->nbackends; i++) {
-		nendpoints += rt->backends[i].nendpoints;
-		if (nendpoints > SNAPSHOT_MAX_ENDPOINTS)
-			break;
-	}
-	if (rt->nhosts > SNAPSHOT_MAX_HOSTS || npaths > SNAPSHOT_MAX_PATHS ||
-	    rt->nbackends > SNAPSHOT_MAX_BACKENDS ||
-	    nendpoints > SNAPSHOT_MAX_ENDPOINTS) {
+	if (rt->nhosts > SNAPSHOT_MAX_HOSTS ||
+	    rt->nbackends > SNAPSHOT_MAX_BACKENDS) {
 		snap_err(err, errlen, "route table over the snapshot limits "
-		    "(%zu hosts, %zu paths, %zu backends, %zu endpoints; at "
-		    "most %u, %u, %u, %u)", rt->nhosts, npaths, rt->nbackends,
-		    nendpoints, SNAPSHOT_MAX_HOSTS, SNAPSHOT_MAX_PATHS,
-		    SNAPSHOT_MAX_BACKENDS, SNAPSHOT_MAX_ENDPOINTS);
+		    "(%zu hosts, %zu backends; at most %u, %u)", rt->nhosts,
+		    rt->nbackends, SNAPSHOT_MAX_HOSTS, SNAPSHOT_MAX_BACKENDS);
 		return -1;
 	}
 	if ((rt->nhosts > 0 && rt->hosts == NULL) ||
 	    (rt->nbackends > 0 && rt->backends == NULL)) {
 		snap_err(err, errlen, "route table without its arrays");
+		return -1;
+	}
+	/* Sums that stop just over the limit, so they cannot wrap. */
+	npaths = nendpoints = 0;
+	for (i = 0; i < rt->nhosts && npaths <= SNAPSHOT_MAX_PATHS; i++)
+		npaths += rt->hosts[i].npaths > SNAPSHOT_MAX_PATHS ?
+		    SNAPSHOT_MAX_PATHS + 1 : rt->hosts[i].npaths;
+	for (i = 0; i < rt->nbackends && nendpoints <= SNAPSHOT_MAX_ENDPOINTS;
+	    i++)
+		nendpoints += rt->backends[i].nendpoints >
+		    SNAPSHOT_MAX_ENDPOINTS ? SNAPSHOT_MAX_ENDPOINTS + 1 :
+		    rt->backends[i].nendpoints;
+	if (npaths > SNAPSHOT_MAX_PATHS || nendpoints > SNAPSHOT_MAX_ENDPOINTS) {
+		snap_err(err, errlen, "route table over the snapshot limits "
+		    "(%zu paths, %zu endpoints; at most %u, %u)", npaths,
+		    nendpoints, SNAPSHOT_MAX_PATHS, SNAPSHOT_MAX_ENDPOINTS);
 		return -1;
 	}
 
@@ -791,6 +793,9 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 	}
 	snap_put64(buf + SNAP_H_CHECKSUM, snap_checksum(buf, total));
 
+	/* Give back what the string estimate reserved and did not use. */
+	if ((r = realloc(buf, total)) != NULL)
+		buf = r;
 	*out = buf;
 	*outlen = total;
 	buf = NULL;
