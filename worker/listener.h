@@ -25,4 +25,10 @@ void	listener_stop_all(struct ev_loop *loop);
 void	listener_pause(struct ev_loop *loop);
 void	listener_resume(struct ev_loop *loop);
 
+/*
+ * proxy.c calls this whenever a client connection closes, so accepting
+ * resumes once the worker is below settings.max_connections again.
+ */
+void	listener_conn_closed(struct ev_loop *loop);
+
 #endif

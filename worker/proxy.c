@@ -1,0 +1,1918 @@
+/*
+ * proxy: the HTTP/1.1 data path of a worker (RFC 9110, RFC 9112).
+ *
+ * Runs in workers, in the libev loop, on untrusted client bytes and
+ * untrusted backend bytes.  It may not block, log on the request path,
+ * allocate per request beyond the connection struct and pooled buffers, or
+ * hold a body whole: bodies stream through fixed buffers with backpressure
+ * (a side is read only while the other can take more).
+ *
+ * A client connection is one struct proxy_conn with its watchers: client
+ * read/write, upstream read/write, and one timer whose deadline is derived
+ * from last-activity times and the phase (ev(3) "Be smart about
+ * timeouts").  Three buffers serve it: cin (client bytes: heads, request
+ * body, pipelined requests), uin (upstream bytes: response head and body)
+ * and hbuf (a rewritten head, or a local response, on its way out).  They
+ * are taken from a free list when needed and given back when the
+ * connection goes idle, so an idle keep-alive connection costs its struct.
+ *
+ * One request is in flight per connection.  proxy_pump() drives it: it
+ * writes what can be written, classifies newly read bytes as body (length
+ * or chunked scan), parses heads, and moves the request through its
+ * phases until nothing changes; proxy_watch() then starts exactly the
+ * watchers the new state needs.
+ *
+ * Choices: the request line goes upstream as sent, so an HTTP/1.0 request
+ * reaches the backend as HTTP/1.0 and RFC 9112 forbids it to answer
+ * chunked; a backend that does so anyway gets a 502 rather than a
+ * de-chunking proxy.  A pooled upstream connection that fails before any
+ * response byte is retried once on a fresh connection when no body byte
+ * was sent yet (the body bytes already sent are gone from the buffer).
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "common/http.h"
+#include "common/snapshot.h"
+#include "common/util.h"
+#include "worker/balancer.h"
+#include "worker/listener.h"
+#include "worker/proxy.h"
+#include "worker/router.h"
+#include "worker/upstream.h"
+#include "worker/worker.h"
+
+#define PROXY_BUF_SIZE		16384	/* pooled buffer, per direction */
+#define PROXY_RESP_HEAD_MAX	65536	/* response head limit */
+#define PROXY_FREE_MAX		1024	/* pooled buffers kept */
+#define PROXY_LINGER		2.0	/* seconds draining a closed client */
+#define PROXY_REQID_MAX		128
+#define PROXY_CONN_TOKENS	16
+
+/* Used before the first snapshot and for zero values in one. */
+#define PROXY_DEF_HEADER_MS	60000
+#define PROXY_DEF_BODY_MS	60000
+#define PROXY_DEF_IDLE_MS	75000
+#define PROXY_DEF_CONNECT_MS	5000
+#define PROXY_DEF_RESPONSE_MS	60000
+#define PROXY_DEF_UPIDLE_MS	60000
+#define PROXY_DEF_HEAD_SIZE	8192
+#define PROXY_DEF_HEADERS	100
+
+struct proxy_buf {
+	struct proxy_buf	*next;		/* free list */
+	size_t			 cap;
+	size_t			 start;		/* data is [start, end) */
+	size_t			 end;
+	char			 data[];
+};
+
+enum proxy_rstate {
+	RS_IDLE = 0,		/* between requests */
+	RS_HEAD,		/* head bytes arriving */
+	RS_BODY,		/* request body streaming upstream */
+	RS_DONE,		/* request fully sent (or had no body) */
+	RS_ABANDON,		/* rest of the body will never be read */
+	RS_TUNNEL,		/* after 101: raw bytes */
+};
+
+enum proxy_pstate {
+	PS_NONE = 0,		/* no request in flight */
+	PS_LOCAL,		/* our own response in hbuf */
+	PS_WAIT,		/* waiting for the response head */
+	PS_BODY,		/* response body streaming to the client */
+	PS_DONE,		/* response fully classified */
+	PS_TUNNEL,		/* after 101 */
+};
+
+enum proxy_hdir {
+	HB_NONE = 0,
+	HB_UP,			/* request head toward the upstream */
+	HB_CLIENT,		/* response head or local response */
+};
+
+enum proxy_timeout {
+	T_NONE = 0,
+	T_IDLE,			/* keep-alive idle or no first byte */
+	T_HEADER,		/* 408 */
+	T_BODY,			/* client body stalled */
+	T_CONNECT,		/* upstream connect */
+	T_RESPONSE,		/* upstream silent */
+	T_SEND,			/* client not reading */
+	T_TUNNEL,
+	T_LINGER,
+};
+
+struct proxy_conn {
+	TAILQ_ENTRY(proxy_conn)	 entry;
+	struct ev_loop		*loop;
+	int			 fd;
+	int			 ufd;		/* upstream, -1 none */
+	enum listener_kind	 kind;
+	ev_io			 rd;
+	ev_io			 wr;
+	ev_io			 urd;
+	ev_io			 uwr;
+	ev_timer		 timer;
+	ev_tstamp		 timer_at;	/* when the timer fires */
+	ev_tstamp		 t_in;		/* client read progress */
+	ev_tstamp		 t_out;		/* client write progress */
+	ev_tstamp		 t_up;		/* upstream progress */
+	ev_tstamp		 t_head;	/* first byte of the head */
+
+	struct proxy_buf	*cin;
+	struct proxy_buf	*uin;
+	struct proxy_buf	*hbuf;
+	size_t			 hsent;
+	enum proxy_hdir		 hdir;
+
+	enum proxy_rstate	 rstate;
+	enum proxy_pstate	 pstate;
+
+	/* request */
+	struct worker_snapshot	*ws;		/* ref held while in flight */
+	uint32_t		 backend;
+	uint32_t		 tried[BALANCER_MAX_TRIES];
+	uint32_t		 ntried;
+	struct balancer_pick	 pick;
+	enum http_body_kind	 req_body;
+	uint64_t		 req_left;	/* length bytes unclassified */
+	uint64_t		 req_body_sent;
+	size_t			 cin_body;	/* cin bytes to send upstream */
+	struct http_chunked	 req_chunk;
+	int			 fail_status;	/* 502 or 504 so far */
+
+	/* response */
+	enum http_body_kind	 resp_body;
+	uint64_t		 resp_left;
+	size_t			 uin_body;	/* uin bytes to send the client */
+	struct http_chunked	 resp_chunk;
+
+	/* the peer, for X-Forwarded-For */
+	uint8_t			 peer_family;
+	uint8_t			 peer_addr[16];
+	uint16_t		 lport;
+
+	unsigned		 fresh:1;	/* no request yet */
+	unsigned		 linger:1;	/* closing: discard input */
+	unsigned		 close_after:1;	/* close after this response */
+	unsigned		 client_eof:1;
+	unsigned		 cw_blocked:1;	/* client write would block */
+	unsigned		 uw_blocked:1;	/* upstream write would block */
+	unsigned		 up_connecting:1;
+	unsigned		 up_reused:1;	/* came from the pool */
+	unsigned		 up_keep:1;	/* response allows reuse */
+	unsigned		 up_eof:1;
+	unsigned		 retried:1;
+	unsigned		 have_pick:1;
+	unsigned		 head_sent:1;	/* request head all written */
+	unsigned		 resp_byte:1;	/* any upstream byte */
+	unsigned		 resp_started:1;	/* final head queued */
+	unsigned		 req_classified:1;	/* body end found */
+	unsigned		 resp_classified:1;
+	unsigned		 req_keep_alive:1;
+	unsigned		 req_http10:1;
+	unsigned		 req_head:1;	/* HEAD */
+	unsigned		 req_expect:1;
+	unsigned		 req_upgrade:1;
+};
+
+TAILQ_HEAD(proxy_conns, proxy_conn);
+static struct proxy_conns	 proxy_conns = TAILQ_HEAD_INITIALIZER(proxy_conns);
+static size_t			 proxy_nconns;
+static uint64_t			 proxy_nrequests;
+static struct proxy_buf		*proxy_free;
+static size_t			 proxy_nfree;
+static uint64_t			 proxy_reqid_seed[2];
+static uint64_t			 proxy_reqid_counter;
+
+/* Parsed heads: used synchronously, so one of each per worker. */
+static struct http_request	 proxy_req;
+static struct http_response	 proxy_resp;
+
+static int	proxy_pump(struct proxy_conn *);
+static void	proxy_watch(struct proxy_conn *);
+static void	proxy_close(struct proxy_conn *);
+static int	proxy_upstream_start(struct proxy_conn *);
+
+/*
+ * Buffers.
+ */
+
+/* A buffer of at least <size> bytes, empty; NULL when out of memory. */
+static struct proxy_buf *
+proxy_buf_get(size_t size)
+{
+	struct proxy_buf *b;
+
+	if (size <= PROXY_BUF_SIZE && proxy_free != NULL) {
+		b = proxy_free;
+		proxy_free = b->next;
+		proxy_nfree--;
+	} else {
+		if (size < PROXY_BUF_SIZE)
+			size = PROXY_BUF_SIZE;
+		if ((b = malloc(sizeof(*b) + size)) == NULL)
+			return NULL;
+		b->cap = size;
+	}
+	b->next = NULL;
+	b->start = b->end = 0;
+	return b;
+}
+
+static void
+proxy_buf_put(struct proxy_buf **bp)
+{
+	struct proxy_buf *b = *bp;
+
+	if (b == NULL)
+		return;
+	*bp = NULL;
+	if (b->cap == PROXY_BUF_SIZE && proxy_nfree < PROXY_FREE_MAX) {
+		b->next = proxy_free;
+		proxy_free = b;
+		proxy_nfree++;
+		return;
+	}
+	free(b);
+}
+
+/* Moves the data of *<bp> into a buffer of <size> bytes.  0 or -1. */
+static int
+proxy_buf_grow(struct proxy_buf **bp, size_t size)
+{
+	struct proxy_buf *o = *bp, *n;
+
+	if ((n = proxy_buf_get(size)) == NULL)
+		return -1;
+	memcpy(n->data, o->data + o->start, o->end - o->start);
+	n->end = o->end - o->start;
+	proxy_buf_put(bp);
+	*bp = n;
+	return 0;
+}
+
+/* Makes room at the tail when the data does not start at 0. */
+static void
+proxy_buf_compact(struct proxy_buf *b)
+{
+	if (b->start == b->end) {
+		b->start = b->end = 0;
+	} else if (b->start > 0 && (b->end == b->cap ||
+	    b->start >= b->cap / 2)) {
+		memmove(b->data, b->data + b->start, b->end - b->start);
+		b->end -= b->start;
+		b->start = 0;
+	}
+}
+
+#define BUF_LEN(b)	((b) == NULL ? 0 : (b)->end - (b)->start)
+#define BUF_ROOM(b)	((b) == NULL ? PROXY_BUF_SIZE : \
+			    (b)->cap - ((b)->end - (b)->start))
+
+/* Appends <len> bytes; the caller sized the buffer. */
+static void
+proxy_buf_add(struct proxy_buf *b, const void *p, size_t len)
+{
+	if (len > b->cap - b->end)
+		len = b->cap - b->end;	/* never: sized by the caller */
+	memcpy(b->data + b->end, p, len);
+	b->end += len;
+}
+
+#define BUF_ADDS(b, s)	proxy_buf_add((b), (s), sizeof(s) - 1)
+
+/*
+ * Settings.
+ */
+
+static uint32_t
+proxy_ms(uint32_t v, uint32_t def)
+{
+	return v == 0 ? def : v;
+}
+
+/* Settings of the request's snapshot, else the current one, else none. */
+static const struct route_settings *
+proxy_settings(const struct proxy_conn *c)
+{
+	static const struct route_settings none;
+	struct worker_snapshot *ws;
+
+	if (c->ws != NULL)
+		return &c->ws->snap.settings;
+	if ((ws = worker_snapshot_current()) != NULL)
+		return &ws->snap.settings;
+	return &none;
+}
+
+/*
+ * Heads.
+ */
+
+/* Hop-by-hop fields we drop in both directions (RFC 9110 7.6.1), except
+ * Transfer-Encoding, which stays as framing. */
+static int
+proxy_hop(const struct http_header *h)
+{
+	switch (h->name_len) {
+	case 2:
+		return util_strcaseeq(h->name, 2, "te", 2);
+	case 7:
+		return util_strcaseeq(h->name, 7, "upgrade", 7);
+	case 10:
+		return util_strcaseeq(h->name, 10, "connection", 10) ||
+		    util_strcaseeq(h->name, 10, "keep-alive", 10);
+	case 16:
+		return util_strcaseeq(h->name, 16, "proxy-connection", 16);
+	}
+	return 0;
+}
+
+struct proxy_tokens {
+	const char	*p[PROXY_CONN_TOKENS];
+	size_t		 len[PROXY_CONN_TOKENS];
+	size_t		 n;
+};
+
+/* Collects the options of every Connection field of <h>. */
+static void
+proxy_conn_tokens(const struct http_header *h, size_t nh,
+    struct proxy_tokens *t)
+{
+	const char *v, *e, *s;
+	size_t i;
+
+	t->n = 0;
+	for (i = 0; i < nh; i++) {
+		if (h[i].name_len != 10 ||
+		    !util_strcaseeq(h[i].name, 10, "connection", 10))
+			continue;
+		v = h[i].value;
+		e = v + h[i].value_len;
+		while (v < e && t->n < PROXY_CONN_TOKENS) {
+			while (v < e && (*v == ',' || *v == ' ' || *v == '\t'))
+				v++;
+			s = v;
+			while (v < e && *v != ',' && *v != ' ' && *v != '\t')
+				v++;
+			if (v > s) {
+				t->p[t->n] = s;
+				t->len[t->n++] = v - s;
+			}
+		}
+	}
+}
+
+/* 1 when <h> is named by a Connection option and must go; framing and
+ * Host never do. */
+static int
+proxy_conn_named(const struct http_header *h, const struct proxy_tokens *t)
+{
+	size_t i;
+
+	if (t->n == 0)
+		return 0;
+	if (util_strcaseeq(h->name, h->name_len, "content-length", 14) ||
+	    util_strcaseeq(h->name, h->name_len, "transfer-encoding", 17) ||
+	    util_strcaseeq(h->name, h->name_len, "host", 4))
+		return 0;
+	for (i = 0; i < t->n; i++)
+		if (util_strcaseeq(h->name, h->name_len, t->p[i], t->len[i]))
+			return 1;
+	return 0;
+}
+
+static int
+proxy_name_is(const struct http_header *h, const char *name, size_t len)
+{
+	return h->name_len == len && util_strcaseeq(h->name, len, name, len);
+}
+
+static void
+proxy_add_header(struct proxy_buf *b, const char *name, size_t nlen,
+    const char *value, size_t vlen)
+{
+	proxy_buf_add(b, name, nlen);
+	BUF_ADDS(b, ": ");
+	proxy_buf_add(b, value, vlen);
+	BUF_ADDS(b, "\r\n");
+}
+
+static uint64_t
+proxy_mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* 32 hex characters from the per-worker seed and a counter. */
+static void
+proxy_reqid_make(char out[32])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t a, b;
+	int i;
+
+	if (proxy_reqid_seed[0] == 0 && proxy_reqid_seed[1] == 0) {
+		if (getrandom(proxy_reqid_seed, sizeof(proxy_reqid_seed),
+		    GRND_NONBLOCK) != sizeof(proxy_reqid_seed)) {
+			proxy_reqid_seed[0] = proxy_mix64(util_now_ms() ^
+			    ((uint64_t)getpid() << 32));
+			proxy_reqid_seed[1] = proxy_mix64(
+			    (uint64_t)(uintptr_t)&a ^ proxy_reqid_seed[0]);
+		}
+	}
+	proxy_reqid_counter++;
+	a = proxy_mix64(proxy_reqid_seed[0] ^ proxy_reqid_counter);
+	b = proxy_mix64(proxy_reqid_seed[1] + proxy_reqid_counter);
+	for (i = 0; i < 16; i++) {
+		out[i] = hex[(a >> (60 - 4 * i)) & 0xf];
+		out[16 + i] = hex[(b >> (60 - 4 * i)) & 0xf];
+	}
+}
+
+static int
+proxy_reqid_sane(const char *v, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > PROXY_REQID_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/*
+ * Writes the request head for the upstream into c->hbuf from the parsed
+ * proxy_req whose <headlen> bytes start <head>: the request line as sent,
+ * the fields minus hop-by-hop ones and our X-Forwarded-* (client copies
+ * dropped, X-Forwarded-For appended to), X-Request-Id, and Connection.
+ * Returns 0, or -1 when out of memory.
+ */
+static int
+proxy_request_head(struct proxy_conn *c, const char *head, size_t headlen)
+{
+	const struct http_request *r = &proxy_req;
+	const struct http_header *h, *upgrade = NULL, *rid = NULL;
+	struct proxy_tokens t;
+	struct proxy_buf *b;
+	char ip[INET6_ADDRSTRLEN], port[8], gen[32];
+	const char *eol;
+	size_t i, xfflen = 0, need;
+	int nxff = 0;
+
+	for (i = 0; i < r->nheaders; i++)
+		if (proxy_name_is(&r->headers[i], "x-forwarded-for", 15))
+			xfflen += r->headers[i].value_len + 2;
+	need = headlen + xfflen + 1024 + PROXY_REQID_MAX;
+	if ((b = proxy_buf_get(need)) == NULL)
+		return -1;
+	proxy_buf_put(&c->hbuf);
+	c->hbuf = b;
+	c->hdir = HB_UP;
+	c->hsent = 0;
+	c->head_sent = 0;
+
+	/* The request line exactly as sent, CRLF included. */
+	if ((eol = memchr(head, '\n', headlen)) == NULL)
+		eol = head + headlen - 1;
+	proxy_buf_add(b, head, eol - head + 1);
+
+	proxy_conn_tokens(r->headers, r->nheaders, &t);
+	for (i = 0; i < r->nheaders; i++) {
+		h = &r->headers[i];
+		if (proxy_name_is(h, "upgrade", 7))
+			upgrade = h;
+		if (proxy_hop(h) || proxy_conn_named(h, &t))
+			continue;
+		if (h->name_len > 12 && (h->name[0] == 'x' ||
+		    h->name[0] == 'X')) {
+			if (proxy_name_is(h, "x-forwarded-for", 15)) {
+				nxff++;
+				continue;
+			}
+			if (proxy_name_is(h, "x-forwarded-proto", 17) ||
+			    proxy_name_is(h, "x-forwarded-host", 16) ||
+			    proxy_name_is(h, "x-forwarded-port", 16))
+				continue;
+		}
+		if (proxy_name_is(h, "x-request-id", 12)) {
+			if (rid == NULL && proxy_reqid_sane(h->value,
+			    h->value_len))
+				rid = h;
+			continue;
+		}
+		proxy_add_header(b, h->name, h->name_len, h->value,
+		    h->value_len);
+	}
+
+	/* X-Forwarded-For: every earlier value, then the peer. */
+	if (inet_ntop(c->peer_family == 6 ? AF_INET6 : AF_INET, c->peer_addr,
+	    ip, sizeof(ip)) == NULL)
+		util_strlcpy(ip, "unknown", sizeof(ip));
+	BUF_ADDS(b, "X-Forwarded-For: ");
+	if (nxff > 0) {
+		for (i = 0; i < r->nheaders; i++) {
+			h = &r->headers[i];
+			if (!proxy_name_is(h, "x-forwarded-for", 15) ||
+			    h->value_len == 0)
+				continue;
+			proxy_buf_add(b, h->value, h->value_len);
+			BUF_ADDS(b, ", ");
+		}
+	}
+	proxy_buf_add(b, ip, strlen(ip));
+	BUF_ADDS(b, "\r\nX-Forwarded-Proto: http\r\n");
+	if (r->host != NULL && r->host_len <= 255)
+		proxy_add_header(b, "X-Forwarded-Host", 16, r->host,
+		    r->host_len);
+	snprintf(port, sizeof(port), "%u", (unsigned)c->lport);
+	proxy_add_header(b, "X-Forwarded-Port", 16, port, strlen(port));
+	if (rid != NULL)
+		proxy_add_header(b, "X-Request-Id", 12, rid->value,
+		    rid->value_len);
+	else {
+		proxy_reqid_make(gen);
+		proxy_add_header(b, "X-Request-Id", 12, gen, sizeof(gen));
+	}
+	if (r->upgrade && upgrade != NULL && upgrade->value_len <= 255) {
+		proxy_add_header(b, "Upgrade", 7, upgrade->value,
+		    upgrade->value_len);
+		BUF_ADDS(b, "Connection: upgrade\r\n\r\n");
+	} else
+		BUF_ADDS(b, "Connection: keep-alive\r\n\r\n");
+	return 0;
+}
+
+/*
+ * Writes the response head for the client into c->hbuf from proxy_resp:
+ * an HTTP/1.1 status line with the backend's code and reason, the fields
+ * minus hop-by-hop ones, Server when the backend sent none, and
+ * Connection (upgrade for a 101, else keep-alive or close).  0 or -1.
+ */
+static int
+proxy_response_head(struct proxy_conn *c, size_t headlen)
+{
+	const struct http_response *r = &proxy_resp;
+	const struct http_header *h, *upgrade = NULL;
+	struct proxy_tokens t;
+	struct proxy_buf *b;
+	char line[32];
+	size_t i;
+	int server = 0, n;
+
+	if ((b = proxy_buf_get(headlen + 256)) == NULL)
+		return -1;
+	proxy_buf_put(&c->hbuf);
+	c->hbuf = b;
+	c->hdir = HB_CLIENT;
+	c->hsent = 0;
+
+	n = snprintf(line, sizeof(line), "HTTP/1.1 %03d ", r->status);
+	proxy_buf_add(b, line, n);
+	proxy_buf_add(b, r->reason, r->reason_len);
+	BUF_ADDS(b, "\r\n");
+	proxy_conn_tokens(r->headers, r->nheaders, &t);
+	for (i = 0; i < r->nheaders; i++) {
+		h = &r->headers[i];
+		if (proxy_name_is(h, "upgrade", 7))
+			upgrade = h;
+		if (proxy_hop(h) || proxy_conn_named(h, &t))
+			continue;
+		if (proxy_name_is(h, "server", 6))
+			server = 1;
+		proxy_add_header(b, h->name, h->name_len, h->value,
+		    h->value_len);
+	}
+	if (!server)
+		BUF_ADDS(b, "Server: ingressd\r\n");
+	if (r->status == 101) {
+		if (upgrade != NULL)
+			proxy_add_header(b, "Upgrade", 7, upgrade->value,
+			    upgrade->value_len);
+		BUF_ADDS(b, "Connection: upgrade\r\n\r\n");
+	} else if (c->close_after)
+		BUF_ADDS(b, "Connection: close\r\n\r\n");
+	else
+		BUF_ADDS(b, "Connection: keep-alive\r\n\r\n");
+	return 0;
+}
+
+/*
+ * Connection life.
+ */
+
+static void
+proxy_upstream_close(struct proxy_conn *c)
+{
+	if (c->ufd == -1)
+		return;
+	ev_io_stop(c->loop, &c->urd);
+	ev_io_stop(c->loop, &c->uwr);
+	close(c->ufd);
+	c->ufd = -1;
+	c->up_connecting = 0;
+	c->uw_blocked = 0;
+	c->up_eof = 0;
+}
+
+static void
+proxy_pick_done(struct proxy_conn *c)
+{
+	if (c->have_pick) {
+		balancer_done(&c->pick);
+		c->have_pick = 0;
+	}
+}
+
+/* Forgets the request in flight: upstream, buffers but cin, snapshot. */
+static void
+proxy_request_end(struct proxy_conn *c)
+{
+	proxy_upstream_close(c);
+	proxy_pick_done(c);
+	proxy_buf_put(&c->uin);
+	proxy_buf_put(&c->hbuf);
+	c->hdir = HB_NONE;
+	c->hsent = 0;
+	if (c->ws != NULL) {
+		worker_snapshot_unref(c->ws);
+		c->ws = NULL;
+	}
+}
+
+static void
+proxy_close(struct proxy_conn *c)
+{
+	struct ev_loop *loop = c->loop;
+
+	proxy_request_end(c);
+	ev_io_stop(loop, &c->rd);
+	ev_io_stop(loop, &c->wr);
+	ev_timer_stop(loop, &c->timer);
+	close(c->fd);
+	proxy_buf_put(&c->cin);
+	TAILQ_REMOVE(&proxy_conns, c, entry);
+	proxy_nconns--;
+	free(c);
+	listener_conn_closed(loop);
+}
+
+/*
+ * Closes the client after a response.  When it may still be sending (a
+ * body we did not read, pipelined bytes), shuts our side down and reads
+ * for a while first, so that its unread input does not turn into a reset
+ * that destroys the response in flight (nginx's lingering close).
+ */
+static void
+proxy_close_graceful(struct proxy_conn *c)
+{
+	if (!c->client_eof && (BUF_LEN(c->cin) > 0 ||
+	    c->rstate == RS_BODY || c->rstate == RS_ABANDON ||
+	    c->rstate == RS_HEAD)) {
+		proxy_request_end(c);
+		proxy_buf_put(&c->cin);
+		if (shutdown(c->fd, SHUT_WR) == 0) {
+			c->linger = 1;
+			c->t_out = ev_now(c->loop);
+			ev_io_stop(c->loop, &c->wr);
+			proxy_watch(c);
+			return;
+		}
+	}
+	proxy_close(c);
+}
+
+/*
+ * Queues a local response <status> in hbuf (our own reason and short text
+ * body) and drops the upstream side.  <keep> asks to keep the connection;
+ * it is honoured only for a request that was parsed, has no body, asked
+ * for keep-alive, on a worker that is not draining.  Returns 1.
+ */
+static int
+proxy_local(struct proxy_conn *c, int status, int keep, const char *body)
+{
+	struct proxy_buf *b;
+	char head[256];
+	const char *reason = http_reason(status);
+	size_t blen;
+	int n;
+
+	if (body == NULL)
+		body = reason;
+	blen = strlen(body) + 1;
+	if (!keep || c->rstate != RS_DONE || !c->req_keep_alive ||
+	    worker_draining())
+		c->close_after = 1;
+	proxy_upstream_close(c);
+	proxy_pick_done(c);
+	proxy_buf_put(&c->uin);
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
+	    "Server: ingressd\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
+	    status, reason, blen, c->close_after ? "close" : "keep-alive");
+	if ((b = proxy_buf_get(n + blen)) == NULL) {
+		c->close_after = 1;
+		proxy_buf_put(&c->hbuf);
+		c->hdir = HB_NONE;
+		c->pstate = PS_LOCAL;
+		return 1;
+	}
+	proxy_buf_put(&c->hbuf);
+	c->hbuf = b;
+	proxy_buf_add(b, head, n);
+	if (!c->req_head) {
+		proxy_buf_add(b, body, blen - 1);
+		BUF_ADDS(b, "\n");
+	}
+	c->hdir = HB_CLIENT;
+	c->hsent = 0;
+	c->pstate = PS_LOCAL;
+	c->resp_started = 1;
+	if (c->rstate == RS_BODY || c->rstate == RS_HEAD)
+		c->rstate = RS_ABANDON;
+	return 1;
+}
+
+/* Something broke after the response began: close both sides now. */
+static int
+proxy_abort(struct proxy_conn *c)
+{
+	proxy_close(c);
+	return -1;
+}
+
+/* Bytes waiting for the client: head in hbuf, then body in uin. */
+static int
+proxy_client_pending(const struct proxy_conn *c)
+{
+	return (c->hdir == HB_CLIENT && c->hsent < BUF_LEN(c->hbuf)) ||
+	    c->uin_body > 0;
+}
+
+static int
+proxy_up_pending(const struct proxy_conn *c)
+{
+	if (c->ufd == -1 || c->up_connecting)
+		return 0;
+	return (c->hdir == HB_UP && c->hsent < BUF_LEN(c->hbuf)) ||
+	    (c->cin_body > 0 && (c->rstate == RS_BODY ||
+	    c->rstate == RS_TUNNEL));
+}
+
+/*
+ * Upstream failures.
+ */
+
+/* 1 when the request may go again on a fresh connection (see top). */
+static int
+proxy_can_retry(const struct proxy_conn *c)
+{
+	return c->up_reused && !c->retried && !c->resp_byte &&
+	    c->req_body_sent == 0 && c->pstate == PS_WAIT;
+}
+
+/*
+ * The upstream connection failed (<status> 502 or 504 for what the client
+ * would see).  A failed connect moves on to the next endpoint; a pooled
+ * connection that died before answering is retried once fresh; else a
+ * local error when nothing was sent to the client, or an abort.
+ */
+static int
+proxy_up_fail(struct proxy_conn *c, int status, int connecting)
+{
+	struct snapshot_endpoint ep;
+	struct snapshot_backend b;
+	int fd, inprogress;
+
+	proxy_upstream_close(c);
+	c->fail_status = status;
+	if (c->pstate == PS_WAIT && connecting && !c->resp_byte) {
+		proxy_pick_done(c);
+		return proxy_upstream_start(c);
+	}
+	if (proxy_can_retry(c)) {
+		c->retried = 1;
+		snapshot_backend(&c->ws->snap, c->backend, &b);
+		snapshot_endpoint(&c->ws->snap, b.first_endpoint +
+		    c->pick.index, &ep);
+		fd = upstream_connect((struct sockaddr *)&ep.addr, ep.addrlen,
+		    &inprogress);
+		if (fd != -1) {
+			c->ufd = fd;
+			c->up_reused = 0;
+			c->up_connecting = inprogress;
+			c->uw_blocked = 0;
+			c->hsent = 0;
+			c->head_sent = 0;
+			c->t_up = ev_now(c->loop);
+			ev_io_set(&c->urd, fd, EV_READ);
+			ev_io_set(&c->uwr, fd, EV_WRITE);
+			return 1;
+		}
+		proxy_pick_done(c);
+		return proxy_upstream_start(c);
+	}
+	if (!c->resp_started)
+		return proxy_local(c, status, 0, NULL);
+	return proxy_abort(c);
+}
+
+/*
+ * Picks an endpoint not tried yet and opens (or takes from the pool) a
+ * connection to it.  Without any endpoint to try: 503 when the backend has
+ * none, else the last failure (502, or 504 after a connect timeout).
+ * Returns 1.
+ */
+static int
+proxy_upstream_start(struct proxy_conn *c)
+{
+	struct snapshot_backend b;
+	struct snapshot_endpoint ep;
+	uint32_t max;
+	int fd, inprogress;
+
+	snapshot_backend(&c->ws->snap, c->backend, &b);
+	max = b.nendpoints < BALANCER_MAX_TRIES ? b.nendpoints :
+	    BALANCER_MAX_TRIES;
+	for (;;) {
+		if (c->ntried >= max || balancer_pick(&c->ws->snap, &b,
+		    c->tried, c->ntried, &c->pick) == -1) {
+			if (c->ntried == 0)
+				return proxy_local(c, 503, 1, NULL);
+			return proxy_local(c, c->fail_status, 0, NULL);
+		}
+		c->have_pick = 1;
+		c->tried[c->ntried++] = c->pick.index;
+		snapshot_endpoint(&c->ws->snap, b.first_endpoint +
+		    c->pick.index, &ep);
+		fd = upstream_pool_get(c->loop, (struct sockaddr *)&ep.addr,
+		    ep.addrlen);
+		if (fd != -1) {
+			c->up_reused = 1;
+			c->up_connecting = 0;
+			break;
+		}
+		fd = upstream_connect((struct sockaddr *)&ep.addr, ep.addrlen,
+		    &inprogress);
+		if (fd != -1) {
+			c->up_reused = 0;
+			c->up_connecting = inprogress;
+			break;
+		}
+		c->fail_status = 502;
+		proxy_pick_done(c);
+	}
+	c->ufd = fd;
+	c->uw_blocked = 0;
+	c->up_eof = 0;
+	c->hsent = 0;
+	c->head_sent = 0;
+	c->t_up = ev_now(c->loop);
+	ev_io_set(&c->urd, fd, EV_READ);
+	ev_io_set(&c->uwr, fd, EV_WRITE);
+	return 1;
+}
+
+/*
+ * Requests.
+ */
+
+/* Answers the admin listener: GET /healthz only, for now. */
+static int
+proxy_admin(struct proxy_conn *c)
+{
+	const struct http_request *r = &proxy_req;
+
+	if (((r->method_len == 3 && memcmp(r->method, "GET", 3) == 0) ||
+	    (r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0)) &&
+	    r->path_len == 8 && memcmp(r->path, "/healthz", 8) == 0) {
+		c->req_head = r->is_head;
+		return proxy_local(c, 200, 1, "ok");
+	}
+	return proxy_local(c, 404, 1, NULL);
+}
+
+/*
+ * A complete head of <headlen> bytes was parsed into proxy_req: route it,
+ * check its limits, rewrite it into hbuf and start the upstream side.
+ * Returns 1, or -1 when the connection was closed.
+ */
+static int
+proxy_request_start(struct proxy_conn *c, size_t headlen)
+{
+	const struct http_request *r = &proxy_req;
+	const struct route_settings *s;
+	struct worker_snapshot *ws;
+	struct router_match m;
+	struct snapshot_backend b;
+	const char *head = c->cin->data + c->cin->start;
+
+	proxy_nrequests++;
+	c->fresh = 0;
+	c->req_keep_alive = r->keep_alive;
+	c->req_http10 = r->minor_version == 0;
+	c->req_head = r->is_head;
+	c->req_expect = r->expect_continue && r->minor_version >= 1;
+	c->req_upgrade = r->upgrade;
+	c->req_body = r->body;
+	c->req_left = r->body == HTTP_BODY_LENGTH ? r->content_length : 0;
+	c->req_body_sent = 0;
+	c->req_classified = r->body == HTTP_BODY_NONE ||
+	    (r->body == HTTP_BODY_LENGTH && r->content_length == 0);
+	c->cin_body = 0;
+	http_chunked_init(&c->req_chunk);
+	c->resp_byte = c->resp_started = c->resp_classified = 0;
+	c->retried = 0;
+	c->ntried = 0;
+	c->fail_status = 502;
+	c->uin_body = 0;
+	c->rstate = c->req_classified ? RS_DONE : RS_BODY;
+
+	if (c->kind == LISTENER_ADMIN) {
+		c->cin->start += headlen;
+		return proxy_admin(c);
+	}
+	if (r->is_connect)
+		return proxy_local(c, 501, 0, NULL);
+	if ((ws = worker_snapshot_current()) == NULL) {
+		c->cin->start += headlen;
+		return proxy_local(c, 503, 1, NULL);
+	}
+	worker_snapshot_ref(ws);
+	c->ws = ws;
+	s = &ws->snap.settings;
+	if (router_match(&ws->snap, r->host != NULL ? r->host : "",
+	    r->host != NULL ? r->host_len : 0, r->path, r->path_len, &m) !=
+	    ROUTER_OK) {
+		c->cin->start += headlen;
+		return proxy_local(c, 404, 1, NULL);
+	}
+	if (s->max_body_size != 0 && r->body == HTTP_BODY_LENGTH &&
+	    r->content_length > s->max_body_size)
+		return proxy_local(c, 413, 0, NULL);
+	c->backend = m.backend;
+	snapshot_backend(&ws->snap, m.backend, &b);
+	if (b.nendpoints == 0) {
+		c->cin->start += headlen;
+		return proxy_local(c, 503, 1, NULL);
+	}
+	if (proxy_request_head(c, head, headlen) == -1)
+		return proxy_local(c, 503, 0, NULL);
+	c->cin->start += headlen;
+	c->pstate = PS_WAIT;
+	return proxy_upstream_start(c);
+}
+
+/*
+ * Tries to parse a request head from cin.  Returns 1 when something
+ * happened (a request started, an error queued), 0 when more bytes are
+ * needed, -1 when the connection was closed.
+ */
+static int
+proxy_parse_request(struct proxy_conn *c)
+{
+	const struct route_settings *s = proxy_settings(c);
+	struct http_limits lim;
+	size_t len = BUF_LEN(c->cin), max;
+	int r, status = 400;
+
+	if (len == 0)
+		return 0;
+	if (c->rstate == RS_IDLE) {
+		c->rstate = RS_HEAD;
+		c->t_head = ev_now(c->loop);
+	}
+	max = proxy_ms(s->max_header_size, PROXY_DEF_HEAD_SIZE);
+	lim.max_head_size = max;
+	lim.max_headers = proxy_ms(s->max_headers, PROXY_DEF_HEADERS);
+	r = http_parse_request(c->cin->data + c->cin->start, len, &lim,
+	    &proxy_req, &status);
+	if (r > 0)
+		return proxy_request_start(c, r);
+	c->req_head = 0;
+	c->req_keep_alive = 0;
+	if (r == HTTP_PARSE_ERROR)
+		return proxy_local(c, status, 0, NULL);
+	/* Incomplete. */
+	if (len >= max)
+		return proxy_local(c, 431, 0, NULL);
+	if (c->client_eof) {
+		proxy_close(c);
+		return -1;
+	}
+	if (c->cin->end == c->cin->cap) {
+		if (c->cin->start > 0)
+			proxy_buf_compact(c->cin);
+		else if (proxy_buf_grow(&c->cin, max + 1) == -1)
+			return proxy_local(c, 431, 0, NULL);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Classifies new cin bytes as request body (or tunnel data).  Returns 1
+ * when something changed, 0 when not, -1 when the connection closed.
+ */
+static int
+proxy_request_body(struct proxy_conn *c)
+{
+	const struct route_settings *s;
+	size_t avail = BUF_LEN(c->cin) - c->cin_body;
+	ssize_t n;
+	int done = 0;
+
+	if (c->rstate == RS_TUNNEL) {
+		c->cin_body += avail;
+		return avail > 0;
+	}
+	if (c->rstate != RS_BODY)
+		return 0;
+	if (c->req_classified) {
+		if (c->cin_body == 0) {
+			c->rstate = RS_DONE;
+			return 1;
+		}
+		return 0;
+	}
+	if (avail == 0)
+		return 0;
+	if (c->req_body == HTTP_BODY_LENGTH) {
+		if (avail > c->req_left)
+			avail = c->req_left;
+		c->cin_body += avail;
+		c->req_left -= avail;
+		c->req_classified = c->req_left == 0;
+		return 1;
+	}
+	n = http_chunked_scan(&c->req_chunk, c->cin->data + c->cin->start +
+	    c->cin_body, avail, &done);
+	if (n == -1) {
+		if (!c->resp_started)
+			return proxy_local(c, 400, 0, NULL);
+		return proxy_abort(c);
+	}
+	c->cin_body += n;
+	c->req_classified = done;
+	s = proxy_settings(c);
+	if (s->max_body_size != 0 &&
+	    c->req_chunk.body_bytes > s->max_body_size) {
+		if (!c->resp_started && c->req_body_sent == 0)
+			return proxy_local(c, 413, 0, NULL);
+		return proxy_abort(c);
+	}
+	return n > 0 || done;
+}
+
+/*
+ * Parses the response head in uin.  1xx other than 101 are relayed to
+ * HTTP/1.1 clients and skipped; 101 answers an Upgrade request with a
+ * tunnel; a final head is rewritten into hbuf.  Returns 1 on progress,
+ * 0 when more bytes are needed, -1 when the connection closed.
+ */
+static int
+proxy_parse_response(struct proxy_conn *c)
+{
+	struct http_limits lim;
+	struct http_response *r = &proxy_resp;
+	struct proxy_buf *b;
+	size_t len = BUF_LEN(c->uin);
+	int n, status = 502;
+
+	if (len == 0)
+		return 0;
+	/* A relayed 1xx still on its way out: one head at a time. */
+	if (c->hdir == HB_CLIENT && c->hsent < BUF_LEN(c->hbuf))
+		return 0;
+	lim.max_head_size = PROXY_RESP_HEAD_MAX;
+	lim.max_headers = HTTP_MAX_HEADERS;
+	n = http_parse_response(c->uin->data + c->uin->start, len, &lim,
+	    c->req_head, r, &status);
+	if (n == HTTP_PARSE_INCOMPLETE) {
+		if (len >= PROXY_RESP_HEAD_MAX)
+			goto bad;
+		if (c->uin->end == c->uin->cap) {
+			if (c->uin->start > 0)
+				proxy_buf_compact(c->uin);
+			else if (proxy_buf_grow(&c->uin,
+			    PROXY_RESP_HEAD_MAX) == -1)
+				goto bad;
+			return 1;
+		}
+		return 0;
+	}
+	if (n < 0)
+		goto bad;
+	if (r->status < 200 && r->status != 101) {
+		if (!c->req_http10) {
+			if ((b = proxy_buf_get(n)) == NULL)
+				goto bad;
+			proxy_buf_put(&c->hbuf);
+			c->hbuf = b;
+			proxy_buf_add(b, c->uin->data + c->uin->start, n);
+			c->hdir = HB_CLIENT;
+			c->hsent = 0;
+		}
+		c->uin->start += n;
+		return 1;
+	}
+	if (r->status == 101) {
+		if (!c->req_upgrade)
+			goto bad;
+		c->close_after = 1;
+		c->rstate = RS_TUNNEL;
+		c->pstate = PS_TUNNEL;
+		c->cin_body = 0;
+		c->up_keep = 0;
+	} else {
+		if (c->req_http10 && r->body == HTTP_BODY_CHUNKED)
+			goto bad;
+		c->up_keep = r->keep_alive;
+		if (c->rstate == RS_BODY && c->req_expect &&
+		    c->req_body_sent == 0) {
+			/* Refused before the body: never send it. */
+			c->rstate = RS_ABANDON;
+			c->up_keep = 0;
+		}
+		if (c->rstate == RS_ABANDON || c->rstate == RS_BODY ||
+		    !c->req_keep_alive || worker_draining() ||
+		    r->body == HTTP_BODY_UNTIL_CLOSE ||
+		    (c->req_http10 && r->body != HTTP_BODY_LENGTH &&
+		    r->body != HTTP_BODY_NONE))
+			c->close_after = 1;
+		c->pstate = PS_BODY;
+		c->resp_body = r->body;
+		c->resp_left = r->body == HTTP_BODY_LENGTH ?
+		    r->content_length : 0;
+		c->resp_classified = r->body == HTTP_BODY_NONE ||
+		    (r->body == HTTP_BODY_LENGTH && r->content_length == 0);
+		http_chunked_init(&c->resp_chunk);
+	}
+	if (proxy_response_head(c, n) == -1)
+		goto bad;
+	c->resp_started = 1;
+	c->uin->start += n;
+	c->uin_body = 0;
+	return 1;
+bad:
+	proxy_upstream_close(c);
+	if (!c->resp_started)
+		return proxy_local(c, 502, 0, NULL);
+	return proxy_abort(c);
+}
+
+/* Classifies new uin bytes as response body.  1, 0, or -1 (closed). */
+static int
+proxy_response_body(struct proxy_conn *c)
+{
+	size_t avail = BUF_LEN(c->uin) - c->uin_body;
+	ssize_t n;
+	int done = 0;
+
+	if (c->pstate == PS_TUNNEL) {
+		c->uin_body += avail;
+		return avail > 0;
+	}
+	if (c->resp_classified || avail == 0)
+		return 0;
+	switch (c->resp_body) {
+	case HTTP_BODY_LENGTH:
+		if (avail > c->resp_left)
+			avail = c->resp_left;
+		c->uin_body += avail;
+		c->resp_left -= avail;
+		c->resp_classified = c->resp_left == 0;
+		return 1;
+	case HTTP_BODY_CHUNKED:
+		n = http_chunked_scan(&c->resp_chunk, c->uin->data +
+		    c->uin->start + c->uin_body, avail, &done);
+		if (n == -1)
+			return proxy_abort(c);
+		c->uin_body += n;
+		c->resp_classified = done;
+		return n > 0 || done;
+	case HTTP_BODY_UNTIL_CLOSE:
+		c->uin_body += avail;
+		return 1;
+	default:
+		c->resp_classified = 1;
+		return 1;
+	}
+}
+
+/*
+ * The response went out whole: give the upstream connection back to the
+ * pool when it can serve again, drop the snapshot, and either close the
+ * client or make it ready for the next request.  1, or -1 when closed.
+ */
+static int
+proxy_request_finish(struct proxy_conn *c)
+{
+	const struct route_settings *s = proxy_settings(c);
+	struct snapshot_backend b;
+	struct snapshot_endpoint ep;
+
+	if (c->ufd != -1 && c->pstate == PS_DONE && c->up_keep &&
+	    !c->up_eof && c->rstate == RS_DONE && BUF_LEN(c->uin) == 0 &&
+	    c->resp_body != HTTP_BODY_UNTIL_CLOSE && c->ws != NULL &&
+	    !worker_draining()) {
+		snapshot_backend(&c->ws->snap, c->backend, &b);
+		snapshot_endpoint(&c->ws->snap, b.first_endpoint +
+		    c->pick.index, &ep);
+		ev_io_stop(c->loop, &c->urd);
+		ev_io_stop(c->loop, &c->uwr);
+		upstream_pool_put(c->loop, (struct sockaddr *)&ep.addr,
+		    ep.addrlen, c->ufd, s->upstream_keepalive,
+		    proxy_ms(s->upstream_idle_timeout_ms, PROXY_DEF_UPIDLE_MS));
+		c->ufd = -1;
+	}
+	proxy_request_end(c);
+	if (c->close_after || worker_draining() ||
+	    (c->client_eof && BUF_LEN(c->cin) == 0)) {
+		proxy_close_graceful(c);
+		return -1;
+	}
+	c->rstate = RS_IDLE;
+	c->pstate = PS_NONE;
+	c->cin_body = 0;
+	c->uin_body = 0;
+	c->t_in = ev_now(c->loop);
+	if (BUF_LEN(c->cin) == 0)
+		proxy_buf_put(&c->cin);
+	return 1;
+}
+
+/*
+ * Moves the request along its phases once.  1 on progress, 0 when
+ * nothing changed, -1 when the connection was closed.
+ */
+static int
+proxy_step(struct proxy_conn *c)
+{
+	int r, progress = 0;
+
+	if (c->pstate == PS_NONE) {
+		if (c->rstate == RS_IDLE || c->rstate == RS_HEAD)
+			return proxy_parse_request(c);
+		return 0;
+	}
+	if (c->pstate == PS_LOCAL) {
+		if (proxy_client_pending(c))
+			return 0;
+		if (c->close_after) {
+			proxy_close_graceful(c);
+			return -1;
+		}
+		c->pstate = PS_DONE;
+		return proxy_request_finish(c);
+	}
+	if ((r = proxy_request_body(c)) != 0) {
+		if (r == -1)
+			return -1;
+		progress = 1;
+		if (c->pstate == PS_LOCAL)
+			return 1;
+	}
+	if (c->pstate == PS_WAIT) {
+		if ((r = proxy_parse_response(c)) != 0)
+			return r;
+	}
+	if (c->pstate == PS_BODY || c->pstate == PS_TUNNEL) {
+		if ((r = proxy_response_body(c)) == -1)
+			return -1;
+		progress |= r;
+	}
+	if (c->pstate == PS_TUNNEL) {
+		if ((c->client_eof && c->cin_body == 0) ||
+		    (c->up_eof && !proxy_client_pending(c))) {
+			proxy_close(c);
+			return -1;
+		}
+		return progress;
+	}
+	if (c->pstate == PS_BODY && c->resp_classified &&
+	    !proxy_client_pending(c)) {
+		c->pstate = PS_DONE;
+		progress = 1;
+	}
+	if (c->pstate == PS_DONE) {
+		if (c->rstate == RS_BODY) {
+			/* Answered before the body was through. */
+			c->rstate = RS_ABANDON;
+			c->close_after = 1;
+		}
+		if (c->rstate == RS_DONE || c->rstate == RS_ABANDON)
+			return proxy_request_finish(c);
+	}
+	return progress;
+}
+
+/*
+ * I/O.
+ */
+
+/* Writes what hbuf and uin hold for the client.  1, 0, or -1 (closed). */
+static int
+proxy_client_write(struct proxy_conn *c)
+{
+	struct iovec iov[2];
+	struct msghdr msg;
+	size_t hl = 0;
+	ssize_t n;
+	int niov = 0;
+
+	if (c->hdir == HB_CLIENT && c->hsent < BUF_LEN(c->hbuf)) {
+		hl = BUF_LEN(c->hbuf) - c->hsent;
+		iov[niov].iov_base = c->hbuf->data + c->hbuf->start + c->hsent;
+		iov[niov++].iov_len = hl;
+	}
+	if (c->uin_body > 0) {
+		iov[niov].iov_base = c->uin->data + c->uin->start;
+		iov[niov++].iov_len = c->uin_body;
+	}
+	if (niov == 0)
+		return 0;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = niov;
+	do {
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (!c->cw_blocked)
+				c->t_out = ev_now(c->loop);
+			c->cw_blocked = 1;
+			return 0;
+		}
+		return proxy_abort(c);
+	}
+	c->t_out = ev_now(c->loop);
+	if ((size_t)n < hl) {
+		c->hsent += n;
+		c->cw_blocked = 1;
+		return 1;
+	}
+	c->hsent += hl;
+	n -= hl;
+	c->uin->start += n;
+	c->uin_body -= n;
+	if (c->uin_body > 0)
+		c->cw_blocked = 1;
+	if (BUF_LEN(c->uin) == 0)
+		c->uin->start = c->uin->end = 0;
+	return 1;
+}
+
+/* Writes the request head and body bytes upstream.  1, 0, or -1. */
+static int
+proxy_up_write(struct proxy_conn *c)
+{
+	struct iovec iov[2];
+	struct msghdr msg;
+	size_t hl = 0;
+	ssize_t n;
+	int niov = 0;
+
+	if (c->hdir == HB_UP && c->hsent < BUF_LEN(c->hbuf)) {
+		hl = BUF_LEN(c->hbuf) - c->hsent;
+		iov[niov].iov_base = c->hbuf->data + c->hbuf->start + c->hsent;
+		iov[niov++].iov_len = hl;
+	}
+	if (c->cin_body > 0 && (c->rstate == RS_BODY ||
+	    c->rstate == RS_TUNNEL)) {
+		iov[niov].iov_base = c->cin->data + c->cin->start;
+		iov[niov++].iov_len = c->cin_body;
+	}
+	if (niov == 0)
+		return 0;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = niov;
+	do {
+		n = sendmsg(c->ufd, &msg, MSG_NOSIGNAL);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (!c->uw_blocked)
+				c->t_up = ev_now(c->loop);
+			c->uw_blocked = 1;
+			return 0;
+		}
+		if (c->pstate == PS_TUNNEL)
+			return proxy_abort(c);
+		return proxy_up_fail(c, 502, 0);
+	}
+	c->t_up = ev_now(c->loop);
+	if ((size_t)n < hl) {
+		c->hsent += n;
+		c->uw_blocked = 1;
+		return 1;
+	}
+	c->hsent += hl;
+	if (c->hdir == HB_UP)
+		c->head_sent = 1;
+	n -= hl;
+	c->cin->start += n;
+	c->cin_body -= n;
+	c->req_body_sent += n;
+	if (c->cin_body > 0)
+		c->uw_blocked = 1;
+	if (BUF_LEN(c->cin) == 0)
+		c->cin->start = c->cin->end = 0;
+	return 1;
+}
+
+static int
+proxy_pump(struct proxy_conn *c)
+{
+	int r, progress;
+
+	if (c->linger)
+		return 0;
+	do {
+		progress = 0;
+		if (!c->cw_blocked && proxy_client_pending(c)) {
+			if ((r = proxy_client_write(c)) == -1)
+				return -1;
+			progress |= r;
+		}
+		if (!c->uw_blocked && proxy_up_pending(c)) {
+			if ((r = proxy_up_write(c)) == -1)
+				return -1;
+			progress |= r;
+		}
+		if ((r = proxy_step(c)) == -1)
+			return -1;
+		progress |= r;
+	} while (progress);
+	proxy_watch(c);
+	return 0;
+}
+
+/* 1 when reading the client makes sense in this state. */
+static int
+proxy_want_client_read(const struct proxy_conn *c)
+{
+	if (c->client_eof)
+		return 0;
+	if (c->linger)
+		return 1;
+	if (c->rstate == RS_ABANDON || c->pstate == PS_LOCAL)
+		return 0;
+	if (c->cin == NULL)
+		return 1;
+	if (c->cin->end < c->cin->cap)
+		return 1;
+	return c->cin->start > 0;
+}
+
+static int
+proxy_want_up_read(const struct proxy_conn *c)
+{
+	if (c->ufd == -1 || c->up_connecting || c->up_eof)
+		return 0;
+	if (c->pstate != PS_WAIT && c->pstate != PS_BODY &&
+	    c->pstate != PS_TUNNEL)
+		return 0;
+	if (c->pstate == PS_WAIT && !c->head_sent)
+		return 0;
+	if (c->pstate == PS_BODY && c->resp_classified)
+		return 0;
+	if (c->uin == NULL)
+		return 1;
+	return c->uin->end < c->uin->cap || c->uin->start > 0;
+}
+
+/* Deadline of the phase c is in; sets *<why>.  0 for none. */
+static ev_tstamp
+proxy_deadline(const struct proxy_conn *c, enum proxy_timeout *why)
+{
+	const struct route_settings *s = proxy_settings(c);
+	ev_tstamp dl = 0, t;
+	struct snapshot_backend b;
+	uint32_t connect_ms, response_ms;
+
+#define DL(when, w) do {						\
+	t = (when);							\
+	if (dl == 0 || t < dl) {					\
+		dl = t;							\
+		*why = (w);						\
+	}								\
+} while (0)
+
+	*why = T_NONE;
+	if (c->linger)
+		return c->t_out + PROXY_LINGER;
+	if (c->pstate == PS_NONE) {
+		if (c->rstate == RS_HEAD) {
+			*why = T_HEADER;
+			return c->t_head + proxy_ms(s->client_header_timeout_ms,
+			    PROXY_DEF_HEADER_MS) / 1000.;
+		}
+		*why = T_IDLE;
+		if (c->fresh)
+			return c->t_in + proxy_ms(s->client_header_timeout_ms,
+			    PROXY_DEF_HEADER_MS) / 1000.;
+		return c->t_in + proxy_ms(s->client_idle_timeout_ms,
+		    PROXY_DEF_IDLE_MS) / 1000.;
+	}
+	if (c->cw_blocked && proxy_client_pending(c))
+		DL(c->t_out + proxy_ms(s->client_idle_timeout_ms,
+		    PROXY_DEF_IDLE_MS) / 1000., T_SEND);
+	if (c->pstate == PS_TUNNEL) {
+		t = c->t_in > c->t_up ? c->t_in : c->t_up;
+		t = t > c->t_out ? t : c->t_out;
+		DL(t + proxy_ms(s->client_idle_timeout_ms,
+		    PROXY_DEF_IDLE_MS) / 1000., T_TUNNEL);
+		return dl;
+	}
+	if (c->rstate == RS_BODY && ev_is_active(&c->rd))
+		DL(c->t_in + proxy_ms(s->client_body_timeout_ms,
+		    PROXY_DEF_BODY_MS) / 1000., T_BODY);
+	if (c->ufd != -1 && c->ws != NULL) {
+		snapshot_backend(&c->ws->snap, c->backend, &b);
+		connect_ms = proxy_ms(b.connect_timeout_ms,
+		    proxy_ms(s->upstream_connect_timeout_ms,
+		    PROXY_DEF_CONNECT_MS));
+		response_ms = proxy_ms(b.response_timeout_ms,
+		    proxy_ms(s->upstream_response_timeout_ms,
+		    PROXY_DEF_RESPONSE_MS));
+		if (c->up_connecting)
+			DL(c->t_up + connect_ms / 1000., T_CONNECT);
+		else if (ev_is_active(&c->urd) || (c->uw_blocked &&
+		    proxy_up_pending(c)))
+			DL(c->t_up + response_ms / 1000., T_RESPONSE);
+	}
+	return dl;
+#undef DL
+}
+
+/* Re-arms the one timer when the deadline moved earlier. */
+static void
+proxy_timer_update(struct proxy_conn *c)
+{
+	enum proxy_timeout why;
+	ev_tstamp dl, now;
+
+	dl = proxy_deadline(c, &why);
+	if (dl == 0) {
+		ev_timer_stop(c->loop, &c->timer);
+		return;
+	}
+	if (ev_is_active(&c->timer) && c->timer_at <= dl + 0.001)
+		return;		/* fires early and re-checks */
+	now = ev_now(c->loop);
+	ev_timer_stop(c->loop, &c->timer);
+	ev_timer_set(&c->timer, dl > now ? dl - now : 0., 0.);
+	ev_timer_start(c->loop, &c->timer);
+	c->timer_at = dl;
+}
+
+/* Starts the watchers the state needs and stops the others. */
+static void
+proxy_watch(struct proxy_conn *c)
+{
+	struct ev_loop *loop = c->loop;
+
+	if (proxy_want_client_read(c)) {
+		if (!ev_is_active(&c->rd)) {
+			if (c->rstate == RS_BODY)
+				c->t_in = ev_now(loop);
+			ev_io_start(loop, &c->rd);
+		}
+	} else
+		ev_io_stop(loop, &c->rd);
+	if (c->cw_blocked && proxy_client_pending(c))
+		ev_io_start(loop, &c->wr);
+	else {
+		c->cw_blocked = 0;
+		ev_io_stop(loop, &c->wr);
+	}
+	if (c->ufd != -1) {
+		if (proxy_want_up_read(c)) {
+			if (!ev_is_active(&c->urd)) {
+				c->t_up = ev_now(loop);
+				ev_io_start(loop, &c->urd);
+			}
+		} else
+			ev_io_stop(loop, &c->urd);
+		if (c->up_connecting || (c->uw_blocked && proxy_up_pending(c)))
+			ev_io_start(loop, &c->uwr);
+		else {
+			c->uw_blocked = 0;
+			ev_io_stop(loop, &c->uwr);
+		}
+	}
+	proxy_timer_update(c);
+}
+
+static void
+proxy_client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct proxy_conn *c = (struct proxy_conn *)
+	    ((char *)w - offsetof(struct proxy_conn, rd));
+	char sink[4096];
+	ssize_t n;
+
+	if (c->linger) {
+		n = recv(c->fd, sink, sizeof(sink), 0);
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+			proxy_close(c);
+		return;
+	}
+	if (c->cin == NULL && (c->cin = proxy_buf_get(PROXY_BUF_SIZE)) ==
+	    NULL) {
+		proxy_close(c);
+		return;
+	}
+	proxy_buf_compact(c->cin);
+	if (c->cin->end == c->cin->cap) {
+		ev_io_stop(loop, &c->rd);
+		return;
+	}
+	n = recv(c->fd, c->cin->data + c->cin->end,
+	    c->cin->cap - c->cin->end, 0);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		proxy_close(c);
+		return;
+	}
+	if (n == 0) {
+		c->client_eof = 1;
+		switch (c->rstate) {
+		case RS_IDLE:
+		case RS_HEAD:
+			if (c->pstate == PS_NONE && BUF_LEN(c->cin) == 0) {
+				proxy_close(c);
+				return;
+			}
+			break;
+		case RS_BODY:
+			if (!c->req_classified) {
+				proxy_close(c);
+				return;
+			}
+			break;
+		default:
+			break;
+		}
+		if (BUF_LEN(c->cin) == 0)
+			proxy_buf_put(&c->cin);
+	} else {
+		c->cin->end += n;
+		c->t_in = ev_now(loop);
+	}
+	proxy_pump(c);
+}
+
+static void
+proxy_client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct proxy_conn *c = (struct proxy_conn *)
+	    ((char *)w - offsetof(struct proxy_conn, wr));
+
+	c->cw_blocked = 0;
+	proxy_pump(c);
+}
+
+static void
+proxy_up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct proxy_conn *c = (struct proxy_conn *)
+	    ((char *)w - offsetof(struct proxy_conn, urd));
+	ssize_t n;
+
+	if (c->uin == NULL && (c->uin = proxy_buf_get(PROXY_BUF_SIZE)) ==
+	    NULL) {
+		proxy_close(c);
+		return;
+	}
+	proxy_buf_compact(c->uin);
+	if (c->uin->end == c->uin->cap) {
+		ev_io_stop(loop, &c->urd);
+		return;
+	}
+	n = recv(c->ufd, c->uin->data + c->uin->end,
+	    c->uin->cap - c->uin->end, 0);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (c->pstate == PS_WAIT) {
+			if (proxy_up_fail(c, 502, 0) == -1)
+				return;
+		} else if (c->pstate == PS_BODY &&
+		    c->resp_body == HTTP_BODY_UNTIL_CLOSE && n == 0) {
+			c->up_eof = 1;
+			c->resp_classified = 1;
+			c->close_after = 1;
+		} else if (c->pstate == PS_TUNNEL && n == 0) {
+			c->up_eof = 1;
+		} else if (c->pstate == PS_BODY) {
+			/* Truncated response: the client must see it. */
+			proxy_abort(c);
+			return;
+		} else
+			c->up_eof = 1;
+	} else {
+		c->uin->end += n;
+		c->resp_byte = 1;
+		c->t_up = ev_now(loop);
+	}
+	proxy_pump(c);
+}
+
+static void
+proxy_up_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct proxy_conn *c = (struct proxy_conn *)
+	    ((char *)w - offsetof(struct proxy_conn, uwr));
+
+	if (c->up_connecting) {
+		if (upstream_connect_result(c->ufd) == -1) {
+			if (proxy_up_fail(c, 502, 1) == -1)
+				return;
+			proxy_pump(c);
+			return;
+		}
+		c->up_connecting = 0;
+		c->t_up = ev_now(loop);
+	}
+	c->uw_blocked = 0;
+	proxy_pump(c);
+}
+
+static void
+proxy_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct proxy_conn *c = (struct proxy_conn *)
+	    ((char *)w - offsetof(struct proxy_conn, timer));
+	enum proxy_timeout why;
+	ev_tstamp dl;
+
+	dl = proxy_deadline(c, &why);
+	if (dl == 0)
+		return;
+	if (dl > ev_now(loop) + 0.001) {
+		ev_timer_set(&c->timer, dl - ev_now(loop), 0.);
+		ev_timer_start(loop, &c->timer);
+		c->timer_at = dl;
+		return;
+	}
+	switch (why) {
+	case T_HEADER:
+		if (proxy_local(c, 408, 0, NULL) == -1)
+			return;
+		break;
+	case T_BODY:
+		if (c->resp_started) {
+			proxy_abort(c);
+			return;
+		}
+		if (proxy_local(c, 408, 0, NULL) == -1)
+			return;
+		break;
+	case T_CONNECT:
+		if (proxy_up_fail(c, 504, 1) == -1)
+			return;
+		break;
+	case T_RESPONSE:
+		if (c->resp_started) {
+			proxy_abort(c);
+			return;
+		}
+		c->retried = 1;		/* a slow backend is no race */
+		if (proxy_up_fail(c, 504, 0) == -1)
+			return;
+		break;
+	default:	/* idle, send, tunnel, linger */
+		proxy_close(c);
+		return;
+	}
+	proxy_pump(c);
+}
+
+/*
+ * Entry points.
+ */
+
+void
+proxy_accept_peer(struct ev_loop *loop, int fd, enum listener_kind kind,
+    const struct sockaddr *peer, socklen_t peerlen, uint16_t local_port)
+{
+	struct proxy_conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return;
+	}
+	c->loop = loop;
+	c->fd = fd;
+	c->ufd = -1;
+	c->kind = kind;
+	c->lport = local_port;
+	c->fresh = 1;
+	if (peer != NULL && peer->sa_family == AF_INET &&
+	    peerlen >= sizeof(struct sockaddr_in)) {
+		c->peer_family = 4;
+		memcpy(c->peer_addr,
+		    &((const struct sockaddr_in *)peer)->sin_addr, 4);
+	} else if (peer != NULL && peer->sa_family == AF_INET6 &&
+	    peerlen >= sizeof(struct sockaddr_in6)) {
+		c->peer_family = 6;
+		memcpy(c->peer_addr,
+		    &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+	}
+	ev_io_init(&c->rd, proxy_client_read_cb, fd, EV_READ);
+	ev_io_init(&c->wr, proxy_client_write_cb, fd, EV_WRITE);
+	ev_io_init(&c->urd, proxy_up_read_cb, -1, EV_READ);
+	ev_io_init(&c->uwr, proxy_up_write_cb, -1, EV_WRITE);
+	ev_init(&c->timer, proxy_timer_cb);
+	c->t_in = c->t_out = c->t_up = ev_now(loop);
+	TAILQ_INSERT_TAIL(&proxy_conns, c, entry);
+	proxy_nconns++;
+	proxy_watch(c);
+}
+
+void
+proxy_accept(struct ev_loop *loop, int fd, enum listener_kind kind)
+{
+	struct sockaddr_storage peer, local;
+	socklen_t plen = sizeof(peer), llen = sizeof(local);
+	uint16_t port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&peer, &plen) == -1)
+		plen = 0;
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
+		if (local.ss_family == AF_INET)
+			port = ntohs(((struct sockaddr_in *)&local)->sin_port);
+		else if (local.ss_family == AF_INET6)
+			port = ntohs(
+			    ((struct sockaddr_in6 *)&local)->sin6_port);
+	}
+	proxy_accept_peer(loop, fd, kind, plen ? (struct sockaddr *)&peer :
+	    NULL, plen, port);
+}
+
+void
+proxy_drain(struct ev_loop *loop)
+{
+	struct proxy_conn *c, *next;
+
+	upstream_pool_close_all(loop);
+	for (c = TAILQ_FIRST(&proxy_conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->pstate == PS_NONE && c->rstate == RS_IDLE &&
+		    BUF_LEN(c->cin) == 0)
+			proxy_close(c);
+		else
+			c->close_after = 1;
+	}
+}
+
+void
+proxy_close_all(struct ev_loop *loop)
+{
+	struct proxy_conn *c;
+
+	while ((c = TAILQ_FIRST(&proxy_conns)) != NULL)
+		proxy_close(c);
+	upstream_pool_close_all(loop);
+}
+
+size_t
+proxy_active_connections(void)
+{
+	return proxy_nconns;
+}
+
+uint64_t
+proxy_requests_total(void)
+{
+	return proxy_nrequests;
+}

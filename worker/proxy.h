@@ -21,6 +21,14 @@
 void	proxy_accept(struct ev_loop *loop, int fd, enum listener_kind kind);
 
 /*
+ * The same, for a listener that already knows the peer address (accept4's)
+ * and its own port, which saves two system calls per connection.
+ * <local_port> is in host order (X-Forwarded-Port).
+ */
+void	proxy_accept_peer(struct ev_loop *loop, int fd, enum listener_kind kind,
+	    const struct sockaddr *peer, socklen_t peerlen, uint16_t local_port);
+
+/*
  * Graceful drain: idle keep-alive connections are closed now, busy ones
  * get "Connection: close" on their next response and close after it.
  */
