@@ -238,23 +238,6 @@ START_TEST(test_many)
 }
 END_TEST
 
-/*
- * XXX temporary stand-in until master/objects.c lands: the store only
- * needs objects_free(), and these objects carry metadata only.
- */
-#if 1
-void
-objects_free(struct obj *o)
-{
-	if (o == NULL)
-		return;
-	free(o->meta.namespace);
-	free(o->meta.name);
-	free(o->origin);
-	free(o);
-}
-#endif
-
 static Suite *
 store_suite(void)
 {
