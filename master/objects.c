@@ -906,7 +906,13 @@ obj_ingress_class(struct oj *j, struct json_object *doc, struct obj *o)
 	struct obj_ingress_class *ic = &o->u.ingress_class;
 	struct json_object *spec;
 	const char *v;
+	char *ns;
 
+	/* Cluster-scoped: one per name, whatever namespace was written. */
+	if ((ns = strdup("default")) == NULL)
+		return oj_nomem(j);
+	free(o->meta.namespace);
+	o->meta.namespace = ns;
 	if (oj_map(j, doc, "", "spec", 1, &spec) == -1 ||
 	    oj_str(j, spec, "spec", "controller", 1, &ic->controller) == -1)
 		return -1;
