@@ -16,8 +16,9 @@
  *  3. cc_arbitrate: sort claims by key; the first of each key wins;
  *  4. cc_backends: one backend per name among winning claims, settings of
  *     its oldest user, endpoints resolved once;
- *  5. cc_report, cc_layout: errors in claim order, then hosts, paths and
- *     backends, already sorted by the passes above.
+ *  5. cc_report, cc_layout, cc_sort_errors: errors, then hosts, paths
+ *     and backends, already sorted by the passes above; errors grouped
+ *     by Ingress, oldest first.
  */
 #include "config.h"
 
@@ -69,6 +70,12 @@ struct cc_claim {
 	int		 optconflict;	/* settings differ from the owner's */
 };
 
+/* Where an error belongs: errors are grouped by Ingress, oldest first. */
+struct cc_errkey {
+	size_t		 ing;
+	size_t		 seq;		/* index in the unsorted errors */
+};
+
 /* An endpoint being collected, with its text for sorting and dedup. */
 struct cc_ep {
 	char		 text[UTIL_ADDRSTRLEN];
@@ -80,6 +87,7 @@ struct cc {
 	const struct compile_options *opt;
 	struct compile_result *out;
 	size_t		 errcap;
+	struct cc_errkey *errkeys;	/* parallel to out->errors */
 	struct cc_ingress *ings;
 	size_t		 nings;
 	struct cc_claim	*claims;	/* in age order */
@@ -109,14 +117,16 @@ cc_port_name_eq(const char *a, const char *b)
 }
 
 /*
- * Appends an error about Ingress <o>.  Returns 0, or -1 when out of memory
- * (nothing appended).
+ * Appends an error about our Ingress number <ing>.  Returns 0, or -1 when
+ * out of memory (nothing appended).
  */
 static int __attribute__((format(printf, 3, 4)))
-cc_error(struct cc *c, const struct obj *o, const char *fmt, ...)
+cc_error(struct cc *c, size_t ing, const char *fmt, ...)
 {
 	struct compile_result *out = c->out;
+	const struct obj *o = c->ings[ing].o;
 	struct compile_error *e;
+	struct cc_errkey *k;
 	size_t ncap;
 	va_list ap;
 	int r;
@@ -127,12 +137,15 @@ cc_error(struct cc *c, const struct obj *o, const char *fmt, ...)
 		if (e == NULL)
 			return -1;
 		out->errors = e;
+		k = reallocarray(c->errkeys, ncap, sizeof(*k));
+		if (k == NULL)
+			return -1;
+		c->errkeys = k;
 		c->errcap = ncap;
 	}
 	e = &out->errors[out->nerrors];
 	memset(e, 0, sizeof(*e));
-	if (asprintf(&e->object, "Ingress %s/%s", o->meta.namespace,
-	    o->meta.name) == -1) {
+	if (asprintf(&e->object, "Ingress %s", c->ings[ing].id) == -1) {
 		e->object = NULL;
 		goto bad;
 	}
@@ -145,6 +158,8 @@ cc_error(struct cc *c, const struct obj *o, const char *fmt, ...)
 		e->reason = NULL;
 		goto bad;
 	}
+	c->errkeys[out->nerrors].ing = ing;
+	c->errkeys[out->nerrors].seq = out->nerrors;
 	out->nerrors++;
 	return 0;
  bad:
@@ -255,9 +270,9 @@ cc_duration(struct cc *c, struct cc_ingress *ci, const char *key,
 	if ((v = objects_annotation(ci->o, key)) == NULL)
 		return 0;
 	if (util_parse_duration_ms(v, &x) == -1 || x > UINT32_MAX)
-		return cc_error(c, ci->o, "annotation %s: invalid duration "
-		    "\"%s\" (e.g. \"5s\", \"500ms\"); the global timeout "
-		    "applies", key, v);
+		return cc_error(c, (size_t)(ci - c->ings), "annotation %s: "
+		    "invalid duration \"%s\" (e.g. \"5s\", \"500ms\"); the "
+		    "global timeout applies", key, v);
 	*ms = (uint32_t)x;
 	return 0;
 }
@@ -276,9 +291,9 @@ cc_settings(struct cc *c, struct cc_ingress *ci)
 				break;
 		if (i < UTIL_NELEM(cc_policies))
 			ci->policy = cc_policies[i].policy;
-		else if (cc_error(c, ci->o, "annotation %s: unknown policy "
-		    "\"%s\" (round-robin, least-request); round-robin applies",
-		    ANN_LOAD_BALANCE, v) == -1)
+		else if (cc_error(c, (size_t)(ci - c->ings), "annotation %s: "
+		    "unknown policy \"%s\" (round-robin, least-request); "
+		    "round-robin applies", ANN_LOAD_BALANCE, v) == -1)
 			return -1;
 	}
 	if (cc_duration(c, ci, ANN_CONNECT_TIMEOUT, &ci->connect_ms) == -1 ||
@@ -307,7 +322,8 @@ cc_select(struct cc *c)
 			continue;
 		c->ings[c->nings].o = o;
 		if (asprintf(&c->ings[c->nings].id, "%s/%s",
-		    o->meta.namespace, o->meta.name) == -1) {
+		    o->meta.namespace != NULL ? o->meta.namespace : "",
+		    o->meta.name) == -1) {
 			c->ings[c->nings].id = NULL;
 			return -1;
 		}
@@ -375,10 +391,10 @@ cc_claim_path(struct cc *c, size_t i, const char *host,
 	type = p->type == OBJ_PATH_EXACT ? ROUTE_PATH_EXACT :
 	    ROUTE_PATH_PREFIX;
 	if (path[0] != '/')
-		return cc_error(c, o, "%s%s%s: path must start with '/'; "
+		return cc_error(c, i, "%s%s%s: path must start with '/'; "
 		    "rule ignored", host, host[0] != '\0' ? " " : "", path);
 	if (p->backend.service == NULL)
-		return cc_error(c, o, "%s%s: resource backends are not "
+		return cc_error(c, i, "%s%s: resource backends are not "
 		    "supported; rule ignored", host, path);
 	/* Prefix matching is element-wise: "/foo/" is "/foo". */
 	len = strlen(path);
@@ -427,9 +443,8 @@ cc_claims(struct cc *c)
 		if (ing->default_backend == NULL)
 			continue;
 		if (ing->default_backend->service == NULL) {
-			if (cc_error(c, c->ings[i].o, "defaultBackend: "
-			    "resource backends are not supported; ignored") ==
-			    -1)
+			if (cc_error(c, i, "defaultBackend: resource "
+			    "backends are not supported; ignored") == -1)
 				return -1;
 			continue;
 		}
@@ -783,11 +798,11 @@ cc_report(struct cc *c)
 		if (cl->winner != i) {
 			wi = &c->ings[c->claims[cl->winner].ing];
 			if (wi == ci)
-				r = cc_error(c, ci->o, "%s: already routed by "
-				    "an earlier rule of this Ingress; ignored",
-				    where);
+				r = cc_error(c, cl->ing, "%s: already routed "
+				    "by an earlier rule of this Ingress; "
+				    "ignored", where);
 			else
-				r = cc_error(c, ci->o, "%s: conflicts with "
+				r = cc_error(c, cl->ing, "%s: conflicts with "
 				    "Ingress %s, which %s; ignored", where,
 				    wi->id, wi->o->meta.creation <
 				    ci->o->meta.creation ? "is older" :
@@ -795,16 +810,47 @@ cc_report(struct cc *c)
 			continue;
 		}
 		if (c->reasons[cl->backend] != NULL)
-			r = cc_error(c, ci->o, "%s: %s; answering 503", where,
-			    c->reasons[cl->backend]);
+			r = cc_error(c, cl->ing, "%s: %s; answering 503",
+			    where, c->reasons[cl->backend]);
 		if (r == 0 && cl->optconflict)
-			r = cc_error(c, ci->o, "backend %s: load-balance and "
-			    "timeout annotations differ from those of the "
+			r = cc_error(c, cl->ing, "backend %s: load-balance "
+			    "and timeout annotations differ from those of the "
 			    "older Ingress %s, which apply",
 			    c->out->rt.backends[cl->backend].name,
 			    c->ings[c->owners[cl->backend]].id);
 	}
 	return r;
+}
+
+static int
+cc_errkey_cmp(const void *a, const void *b)
+{
+	const struct cc_errkey *x = a, *y = b;
+
+	if (x->ing != y->ing)
+		return x->ing < y->ing ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Pass 5c: errors grouped by Ingress, oldest first, in pass order. */
+static int
+cc_sort_errors(struct cc *c)
+{
+	struct compile_result *out = c->out;
+	struct compile_error *sorted;
+	size_t i;
+
+	if (out->nerrors < 2)
+		return 0;
+	qsort(c->errkeys, out->nerrors, sizeof(*c->errkeys), cc_errkey_cmp);
+	if ((sorted = calloc(out->nerrors, sizeof(*sorted))) == NULL)
+		return -1;
+	for (i = 0; i < out->nerrors; i++)
+		sorted[i] = out->errors[c->errkeys[i].seq];
+	free(out->errors);
+	out->errors = sorted;
+	c->errcap = out->nerrors;
+	return 0;
 }
 
 /* Pass 5b: hosts and paths from the sorted winners; defaultBackend. */
@@ -900,6 +946,7 @@ cc_free(struct cc *c)
 	free(c->owners);
 	free(c->slices);
 	free(c->eps);
+	free(c->errkeys);
 }
 
 /*
@@ -924,7 +971,7 @@ compile_routes(const struct store *st, const struct compile_options *opt,
 	if (cc_select(&c) == -1 || cc_claims(&c) == -1 ||
 	    cc_arbitrate(&c) == -1 || cc_index_slices(&c) == -1 ||
 	    cc_backends(&c) == -1 || cc_report(&c) == -1 ||
-	    cc_layout(&c) == -1)
+	    cc_layout(&c) == -1 || cc_sort_errors(&c) == -1)
 		goto fail;
 	cc_free(&c);
 	return 0;
