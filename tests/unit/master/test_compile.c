@@ -134,7 +134,8 @@ defbe(struct obj *o, const char *svc, const char *port)
 	backend_ref(o->u.ingress.default_backend, svc, port);
 }
 
-static void
+/* Cluster-scoped: no namespace, or "default" as objects.c gives it. */
+static struct obj *
 iclass(struct objs *os, const char *name, const char *controller,
     int is_default)
 {
@@ -142,6 +143,7 @@ iclass(struct objs *os, const char *name, const char *controller,
 
 	o->u.ingress_class.controller = xstrdup(controller);
 	o->u.ingress_class.is_default = is_default;
+	return o;
 }
 
 static struct obj *
@@ -314,7 +316,8 @@ build_class_named(struct objs *os)
 	struct obj *o;
 
 	web(os);
-	iclass(os, "ingressd", "ingressd.io/ingress-controller", 1);
+	o = iclass(os, "ingressd", "ingressd.io/ingress-controller", 1);
+	o->meta.namespace = xstrdup("default");
 	iclass(os, "nginx", "k8s.io/ingress-nginx", 0);
 	o = ing(os, "default", "by-name", 1, "ingressd");
 	path(o, "by-name", "/", OBJ_PATH_PREFIX, "web", "80");
@@ -367,7 +370,8 @@ build_class_unset(struct objs *os)
 	struct obj *o;
 
 	web(os);
-	iclass(os, "mine", "ingressd.io/ingress-controller", 0);
+	o = iclass(os, "mine", "ingressd.io/ingress-controller", 0);
+	o->meta.namespace = xstrdup("default");
 	iclass(os, "nginx", "k8s.io/ingress-nginx", 1);
 	o = ing(os, "default", "classless", 1, NULL);
 	path(o, "classless", "/", OBJ_PATH_PREFIX, "web", "80");
