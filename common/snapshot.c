@@ -1020,7 +1020,7 @@ snap_open_hosts(const struct snapshot *s, uint32_t *nindexed, char *err,
 
 /*
  * The host index: slots empty or naming an indexed host, at most half
- * full (so every probe ends), one slot per indexed host, and each slot
+ * full (so every probe ends), one slot per indexed host, each host
  * reachable from its key's home slot without crossing an empty one.
  */
 static int
@@ -1055,21 +1055,27 @@ snap_open_index(const struct snapshot *s, uint32_t nindexed, char *err,
 		    "in %u slots", used, nindexed, s->host_index_size);
 		return -1;
 	}
-	for (i = 0; i < s->host_index_size; i++) {
-		if ((h = snap_get32(slots + (size_t)i * 4)) == SNAP_INDEX_EMPTY)
-			continue;
+	/*
+	 * Each indexed host is reached from its key's home slot before an
+	 * empty one.  Hosts reached are in distinct slots, and there are as
+	 * many used slots as indexed hosts: every slot is some host's.
+	 */
+	for (h = 0; h < s->nhosts; h++) {
 		r = (const uint8_t *)s->hosts + (size_t)h * 24;
+		kind = snap_get32(r + SNAP_HOST_KIND);
+		if (kind == SNAPSHOT_HOST_ANY)
+			continue;
 		name = snap_str(s, r + SNAP_HOST_NAME, &namelen);
-		if (snap_get32(r + SNAP_HOST_KIND) == SNAPSHOT_HOST_WILDCARD) {
+		if (kind == SNAPSHOT_HOST_WILDCARD) {
 			name += 2;
 			namelen -= 2;
 		}
-		for (j = snap_home(name, namelen, s->host_index_size); j != i;
+		for (j = snap_home(name, namelen, s->host_index_size);
+		    (i = snap_get32(slots + (size_t)j * 4)) != h;
 		    j = (j + 1) & mask) {
-			if (snap_get32(slots + (size_t)j * 4) ==
-			    SNAP_INDEX_EMPTY) {
-				snap_err(err, errlen, "host index slot %u: "
-				    "unreachable from its home slot", i);
+			if (i == SNAP_INDEX_EMPTY) {
+				snap_err(err, errlen, "host %u: not in the host "
+				    "index", h);
 				return -1;
 			}
 		}

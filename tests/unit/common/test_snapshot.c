@@ -708,6 +708,14 @@ CORRUPT(c_index_slot_moved, {
 	for (i = 0; i < n; i++)
 		wr32(sl + ((i + 1) % n) * 4, v[i]);
 })
+CORRUPT(c_index_slot_dup, {
+	/* Host 1 twice, host 2 nowhere: the counts still agree. */
+	uint8_t *e = sect_entry(p, S_INDEX), *sl = p + rd32(e + 8);
+	uint32_t i;
+	for (i = 0; i < rd32(e + 4); i++)
+		if (rd32(sl + i * 4) == 2)
+			wr32(sl + i * 4, 1);
+})
 CORRUPT(c_index_full, {
 	uint8_t *e = sect_entry(p, S_INDEX), *sl = p + rd32(e + 8);
 	uint32_t i;
@@ -762,7 +770,8 @@ static const struct corruption corruptions[] = {
 	{ "index slot range", c_index_slot_range, "out of range" },
 	{ "index slot host-less", c_index_slot_any, "host-less" },
 	{ "index slot missing", c_index_slot_missing, "slots used" },
-	{ "index slot moved", c_index_slot_moved, "unreachable" },
+	{ "index slot moved", c_index_slot_moved, "not in the host index" },
+	{ "index slot duplicated", c_index_slot_dup, "host 2: not in" },
 	{ "index full", c_index_full, "slots used" },
 	{ "backend name ref", c_backend_name_ref, "backend 0: bad record" },
 	{ "backend policy", c_backend_policy, "backend 0: bad record" },
