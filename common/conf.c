@@ -239,6 +239,11 @@ conf_xstrdup(const char *s)
 	return p;
 }
 
+/*
+ * Fills <c> with the defaults that conf/ingressd.yaml documents.  The
+ * strings are allocated; failing to allocate a few bytes at start-up is
+ * fatal.
+ */
 void
 conf_defaults(struct conf *c)
 {
@@ -580,19 +585,17 @@ conf_set_leaf(struct conf_ctx *x, const struct conf_key *k, const char *path,
 		return 0;
 	case CONF_K_SIZE32:
 	case CONF_K_SIZE64:
-		if (util_parse_size(s, &v) == -1) {
-			conf_errf(x, &n->start_mark, "%s: invalid size \"%s\" "
-			    "(write it as 512, 8k, 1m or 1MiB)", path, vis);
-			return -1;
-		}
-		goto range;
 	case CONF_K_UINT32:
-		if (conf_parse_uint(s, &v) == -1) {
+		if (k->kind == CONF_K_UINT32 && conf_parse_uint(s, &v) == -1) {
 			conf_errf(x, &n->start_mark, "%s: \"%s\" is not a "
 			    "number", path, vis);
 			return -1;
 		}
- range:
+		if (k->kind != CONF_K_UINT32 && util_parse_size(s, &v) == -1) {
+			conf_errf(x, &n->start_mark, "%s: invalid size \"%s\" "
+			    "(write it as 512, 8k, 1m or 1MiB)", path, vis);
+			return -1;
+		}
 		if (v < k->min || v > k->max) {
 			conf_errf(x, &n->start_mark, "%s: %s out of range "
 			    "(%llu to %llu)", path, vis,
