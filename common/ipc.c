@@ -284,29 +284,32 @@ ipc_recv(int sock, enum ipc_peer self, struct ipc_msg *m)
 	if ((size_t)n >= 4)
 		name = ipc_type_name(ipc_rd32(hdr));
 	if (msg.msg_flags & MSG_TRUNC) {
-		snprintf(reason, sizeof(reason), "datagram truncated "
-		    "(over %zu bytes)", sizeof(hdr) + sizeof(m->body));
+		snprintf(reason, sizeof(reason), "%s: datagram truncated "
+		    "(over %zu bytes)", name, sizeof(hdr) + sizeof(m->body));
 		goto bad;
 	}
 	if (msg.msg_flags & MSG_CTRUNC) {
-		snprintf(reason, sizeof(reason), "control data truncated");
+		snprintf(reason, sizeof(reason), "%s: control data "
+		    "truncated", name);
 		goto bad;
 	}
 	if ((size_t)n < sizeof(hdr)) {
-		snprintf(reason, sizeof(reason), "datagram of %zd bytes, "
-		    "shorter than the header", n);
+		snprintf(reason, sizeof(reason), "%s: datagram of %zd bytes, "
+		    "shorter than the header", name, n);
 		goto bad;
 	}
 	if (nfds > 1) {
-		snprintf(reason, sizeof(reason), "%d fds, at most 1", nfds);
+		snprintf(reason, sizeof(reason), "%s: %d fds, at most 1",
+		    name, nfds);
 		goto bad;
 	}
 	m->hdr.type = ipc_rd32(hdr);
 	m->hdr.len = ipc_rd32(hdr + 4);
 	m->hdr.generation = ipc_rd64(hdr + 8);
 	if ((size_t)m->hdr.len != (size_t)n - sizeof(hdr)) {
-		snprintf(reason, sizeof(reason), "header length %u, %zu body "
-		    "bytes read", m->hdr.len, (size_t)n - sizeof(hdr));
+		snprintf(reason, sizeof(reason), "%s: header length %u, %zu "
+		    "body bytes read", name, m->hdr.len,
+		    (size_t)n - sizeof(hdr));
 		goto bad;
 	}
 	if (ipc_check(self, &m->hdr, nfds == 1, reason, sizeof(reason)) == -1)
@@ -318,7 +321,7 @@ ipc_recv(int sock, enum ipc_peer self, struct ipc_msg *m)
  bad:
 	for (i = 0; i < nfds; i++)
 		close(fds[i]);
-	log_warnx("ipc: %s message to the %s rejected: %s", name,
+	log_warnx("ipc: message to the %s rejected: %s",
 	    self == IPC_PEER_MASTER ? "master" : "worker", reason);
 	memset(&m->hdr, 0, sizeof(m->hdr));
 	m->fd = -1;
