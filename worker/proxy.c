@@ -1379,6 +1379,8 @@ proxy_client_write(struct proxy_conn *c)
 	}
 	c->hsent += hl;
 	n -= hl;
+	if (n == 0)
+		return 1;
 	c->uin->start += n;
 	c->uin_body -= n;
 	if (c->uin_body > 0)
@@ -1437,6 +1439,8 @@ proxy_up_write(struct proxy_conn *c)
 	if (c->hdir == HB_UP)
 		c->head_sent = 1;
 	n -= hl;
+	if (n == 0)
+		return 1;
 	c->cin->start += n;
 	c->cin_body -= n;
 	c->req_body_sent += n;
