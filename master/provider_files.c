@@ -278,7 +278,7 @@ provider_files_load(const char *dir, int *nerrors, char *err, size_t errlen)
 		    names[i]) >= sizeof(path))
 			continue;
 		/* Directories named like manifests are not manifests. */
-		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		if (stat(path, &sb) != -1 && S_ISDIR(sb.st_mode))
 			continue;
 		if (pf_read_file(path, &buf, &len, why, sizeof(why)) == -1) {
 			if (errno == ENOMEM)
