@@ -966,6 +966,65 @@ START_TEST(test_watch_reload)
 }
 END_TEST
 
+/* Writes one more file every tick, <left> times. */
+struct writer {
+	ev_timer	 t;
+	int		 n;
+	int		 left;
+};
+
+static void
+writer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct writer *wr = (struct writer *)(void *)w;
+	char name[32], text[256];
+
+	snprintf(name, sizeof(name), "w%03d.yaml", wr->n);
+	snprintf(text, sizeof(text), "apiVersion: v1\nkind: Service\n"
+	    "metadata: {name: w%03d}\nspec: {ports: [{port: 1}]}\n", wr->n);
+	write_file(tmpdir, name, text);
+	wr->n++;
+	if (--wr->left == 0)
+		ev_timer_stop(loop, w);
+}
+
+/*
+ * Debounce: changes 20ms apart with a 150ms debounce make one reload;
+ * a stream that never pauses still reloads within 10 debounce periods.
+ */
+START_TEST(test_watch_debounce)
+{
+	struct provider_files *pf;
+	struct writer wr;
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	g.loop = ev_loop_new(EVFLAG_AUTO);
+	pf = provider_files_new(g.loop, tmpdir, 150, got_cb, &g);
+	ck_assert_ptr_nonnull(pf);
+	ck_assert_int_eq(g.calls, 1);
+
+	memset(&wr, 0, sizeof(wr));
+	wr.left = 6;
+	ev_timer_init(&wr.t, writer_cb, 0.02, 0.02);
+	ev_timer_start(g.loop, &wr.t);
+	ck_assert_int_eq(run_for(&g, 0.6), 1);
+	ck_assert_uint_eq(store_count(g.st, OBJ_SERVICE), 6);
+
+	/* 50ms apart for 2.5s: never 150ms of quiet. */
+	wr.left = 50;
+	ev_timer_init(&wr.t, writer_cb, 0.05, 0.05);
+	ev_timer_start(g.loop, &wr.t);
+	ck_assert(run_until_cb(&g, 2.2));
+	ck_assert(wr.left > 0);
+	ev_timer_stop(g.loop, &wr.t);
+
+	provider_files_free(pf);
+	store_free(g.st);
+	ev_loop_destroy(g.loop);
+}
+END_TEST
+
 /*
  * A ConfigMap volume: files are symlinks through "..data", which is
  * swapped atomically to a new timestamped directory.
@@ -1081,6 +1140,7 @@ objects_suite(void)
 	tcase_add_test(pf, test_load_dir);
 	tcase_add_test(pf, test_load_fixtures);
 	tcase_add_test(pf, test_watch_reload);
+	tcase_add_test(pf, test_watch_debounce);
 	tcase_add_test(pf, test_watch_configmap);
 	tcase_add_test(pf, test_watch_missing_dir);
 	suite_add_tcase(s, pf);
