@@ -379,7 +379,9 @@ class Ingressd:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     break
-                if self.generation() >= 1 and self._answers():
+                if (self.generation() >= 1 and
+                        len(self.worker_pids()) == self.workers and
+                        self._answers()):
                     self.initial_workers = self.worker_pids()
                     return self
                 time.sleep(0.02)
@@ -396,10 +398,15 @@ class Ingressd:
                              (self.proc.returncode, last[-4000:]))
 
     def _answers(self):
+        """A worker answers HTTP (the master alone holding the listening
+        sockets accepts connections but never answers)."""
         try:
-            socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+            with Conn(self.port, 0.5) as c:
+                c.request("GET", "/__ingressd_test_ready", "ready.invalid",
+                          [("Connection", "close")])
+                c.read_head()
             return True
-        except OSError:
+        except (OSError, ConnectionError, AssertionError, ValueError):
             return False
 
     def worker_pids(self):
@@ -443,10 +450,12 @@ class Ingressd:
             rc, self.log()[-3000:])
         self.check_log_clean()
         if not self.allow_worker_restarts:
-            assert workers_now == self.initial_workers, (
-                "workers were replaced during the test (crash?): %s -> %s; "
-                "log:\n%s" % (self.initial_workers, workers_now,
-                              self.log()[-3000:]))
+            deaths = re.findall(r".*worker \d+ .*(?:killed by|exited with status [1-9]).*",
+                                self.log())
+            assert workers_now == self.initial_workers and not deaths, (
+                "workers died during the test: %s -> %s:\n%s" % (
+                    self.initial_workers, workers_now,
+                    "\n".join(deaths[:10])))
         return rc
 
     def cleanup(self):
