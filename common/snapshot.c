@@ -91,7 +91,8 @@
 
 #define SNAP_NSECTIONS		7
 #define SNAP_SECT_SIZE		16
-#define SNAP_DATA_START		(SNAP_HDR_SIZE + SNAP_NSECTIONS * SNAP_SECT_SIZE)
+#define SNAP_DATA_START		\
+	(SNAP_HDR_SIZE + SNAP_NSECTIONS * SNAP_SECT_SIZE)
 
 enum snap_section {
 	SNAP_SECT_META = 1,
@@ -162,7 +163,7 @@ struct snap_enc {
 	uint8_t		*buf;
 	size_t		 strings_off;	/* section start in buf */
 	size_t		 strings_len;	/* bytes used */
-	const char	*last;		/* last string added, for reuse */
+	const char	*last;		/* last string added, reused */
 	size_t		 lastlen;
 	uint32_t	 lastoff;
 };
@@ -544,13 +545,12 @@ snap_prepare(const struct route_table *rt, const struct route_host **hosts,
 		for (j = 1; j < h->npaths; j++) {
 			p = paths[n + j - 1];
 			q = paths[n + j];
-			if (p->type == q->type && strcmp(p->path, q->path) == 0) {
-				snap_err(err, errlen, "host \"%s\": path \"%s\" "
-				    "(%s) appears twice", h->host, p->path,
-				    p->type == ROUTE_PATH_EXACT ? "Exact" :
-				    "Prefix");
-				return -1;
-			}
+			if (p->type != q->type || strcmp(p->path, q->path) != 0)
+				continue;
+			snap_err(err, errlen, "host \"%s\": path \"%s\" (%s) "
+			    "appears twice", h->host, p->path,
+			    p->type == ROUTE_PATH_EXACT ? "Exact" : "Prefix");
+			return -1;
 		}
 		n += h->npaths;
 	}
@@ -609,7 +609,8 @@ snap_put_meta(struct snap_enc *e, uint8_t *r, const struct route_table *rt,
 	snap_put64(r + 32, st->max_body_size);
 	snap_put32(r + 40, st->max_connections);
 	snap_put32(r + 44, st->upstream_keepalive);
-	snap_put32(r + SNAP_META_DEFAULT_BACKEND, (uint32_t)rt->default_backend);
+	snap_put32(r + SNAP_META_DEFAULT_BACKEND,
+	    (uint32_t)rt->default_backend);
 	snap_put32(r + SNAP_META_ANYHOST, (uint32_t)anyhost);
 	snap_put_string(e, r + SNAP_META_DEFAULT_SOURCE, rt->default_source);
 }
@@ -683,7 +684,8 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 		nendpoints += rt->backends[i].nendpoints >
 		    SNAPSHOT_MAX_ENDPOINTS ? SNAPSHOT_MAX_ENDPOINTS + 1 :
 		    rt->backends[i].nendpoints;
-	if (npaths > SNAPSHOT_MAX_PATHS || nendpoints > SNAPSHOT_MAX_ENDPOINTS) {
+	if (npaths > SNAPSHOT_MAX_PATHS ||
+	    nendpoints > SNAPSHOT_MAX_ENDPOINTS) {
 		snap_err(err, errlen, "route table over the snapshot limits "
 		    "(%zu paths, %zu endpoints; at most %u, %u)", npaths,
 		    nendpoints, SNAPSHOT_MAX_PATHS, SNAPSHOT_MAX_ENDPOINTS);
@@ -789,7 +791,8 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 		snap_put32(r, k);
 		snap_put32(r + 4, (uint32_t)cnt[k]);
 		snap_put32(r + 8, (uint32_t)off[k]);
-		snap_put32(r + 12, (uint32_t)(cnt[k] * snap_sections[k].recsize));
+		snap_put32(r + 12,
+		    (uint32_t)(cnt[k] * snap_sections[k].recsize));
 	}
 	snap_put64(buf + SNAP_H_CHECKSUM, snap_checksum(buf, total));
 
@@ -839,7 +842,7 @@ snap_open_sections(const uint8_t *b, size_t len, uint32_t *off,
 {
 	const uint8_t *r;
 	uint32_t kind, count, o, size, i, j;
-	uint32_t seen = 0;
+	uint32_t end[SNAP_NSECTIONS + 1], seen = 0;
 
 	for (i = 0; i < SNAP_NSECTIONS; i++) {
 		r = b + SNAP_HDR_SIZE + i * SNAP_SECT_SIZE;
@@ -868,15 +871,13 @@ snap_open_sections(const uint8_t *b, size_t len, uint32_t *off,
 		}
 		off[kind] = o;
 		cnt[kind] = count;
+		end[kind] = o + size;	/* <= len: no wrap */
 	}
 	for (i = SNAP_SECT_META; i <= SNAP_NSECTIONS; i++) {
 		for (j = i + 1; j <= SNAP_NSECTIONS; j++) {
 			if (cnt[i] == 0 || cnt[j] == 0)
 				continue;
-			if ((uint64_t)off[i] <
-			    (uint64_t)off[j] + cnt[j] * snap_sections[j].recsize &&
-			    (uint64_t)off[j] <
-			    (uint64_t)off[i] + cnt[i] * snap_sections[i].recsize) {
+			if (off[i] < end[j] && off[j] < end[i]) {
 				snap_err(err, errlen, "sections %s and %s "
 				    "overlap", snap_sections[i].name,
 				    snap_sections[j].name);
@@ -985,7 +986,8 @@ snap_open_hosts(const struct snapshot *s, uint32_t *nindexed, char *err,
 			if (!snap_ref_ok(s, pr + SNAP_PATH_PATH) ||
 			    !snap_ref_ok(s, pr + SNAP_PATH_SOURCE) ||
 			    type > ROUTE_PATH_PREFIX ||
-			    snap_get32(pr + SNAP_PATH_BACKEND) >= s->nbackends) {
+			    snap_get32(pr + SNAP_PATH_BACKEND) >=
+			    s->nbackends) {
 				snap_err(err, errlen, "path %u: bad record", j);
 				return -1;
 			}
@@ -1074,8 +1076,8 @@ snap_open_index(const struct snapshot *s, uint32_t nindexed, char *err,
 		    (i = snap_get32(slots + (size_t)j * 4)) != h;
 		    j = (j + 1) & mask) {
 			if (i == SNAP_INDEX_EMPTY) {
-				snap_err(err, errlen, "host %u: not in the host "
-				    "index", h);
+				snap_err(err, errlen, "host %u: not in the "
+				    "host index", h);
 				return -1;
 			}
 		}
@@ -1096,7 +1098,8 @@ snap_open_backends(const struct snapshot *s, char *err, size_t errlen)
 		n = snap_get32(r + SNAP_BE_NEPS);
 		if (!snap_ref_ok(s, r + SNAP_BE_NAME) ||
 		    !snap_ref_ok(s, r + SNAP_BE_POLICY_ARG) ||
-		    snap_get32(r + SNAP_BE_POLICY) > ROUTE_POLICY_STICKY_COOKIE ||
+		    snap_get32(r + SNAP_BE_POLICY) >
+		    ROUTE_POLICY_STICKY_COOKIE ||
 		    snap_get32(r + SNAP_BE_CONNECT) == 0 ||
 		    snap_get32(r + SNAP_BE_RESPONSE) == 0 ||
 		    snap_get32(r + 36) != 0) {

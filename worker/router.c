@@ -123,7 +123,7 @@ router_match(const struct snapshot *s, const char *host, size_t hostlen,
 			} else if (!router_prefix_match(sp.path, sp.pathlen,
 			    path, pathlen))
 				continue;
-			/* Exact rules come first, Prefix rules longest first. */
+			/* Exact rules come first, then Prefix longest first. */
 			m->backend = sp.backend;
 			m->source = sp.source;
 			m->sourcelen = sp.sourcelen;

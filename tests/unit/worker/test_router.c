@@ -116,7 +116,7 @@ struct rule {
 static const struct path_case {
 	struct rule	 rules[4];	/* ends at path == NULL */
 	const char	*req;
-	int		 want;		/* index of the rule, -1: none */
+	int		 want;		/* rule index, -1: none */
 } path_cases[] = {
 	/* Kind | Path(s) | Request path(s) | Matches? */
 	{ { { P, "/" } }, "/", 0 },
@@ -251,7 +251,7 @@ tb_hosts(struct route_table *rt, int with_fallbacks)
 static const struct host_case {
 	const char	*host;
 	const char	*path;
-	const char	*want;		/* with fallbacks; NULL: no route */
+	const char	*want;		/* with fallbacks; NULL: none */
 	const char	*want_bare;	/* without them */
 } host_cases[] = {
 	{ "foo.bar.com", "/", "foo", "foo" },
