@@ -54,6 +54,11 @@ static const char *const obj_kind_names[OBJ_KIND_COUNT] = {
 #define OBJ_ANN_CLASS		"kubernetes.io/ingress.class"
 #define OBJ_ANN_DEFAULT_CLASS	"ingressclass.kubernetes.io/is-default-class"
 #define OBJ_LABEL_SERVICE	"kubernetes.io/service-name"
+/*
+ * Certificate chains outgrow OBJ_MAX_STRING; the API server caps a whole
+ * Secret at 1 MiB, and so does ingressd for each of its two values.
+ */
+#define OBJ_MAX_SECRET		(1u << 20)
 
 /* "<path>: <reason>"; always returns -1. */
 static int
@@ -1243,6 +1248,9 @@ obj_secret_key(struct oj *j, struct json_object *doc, const char *key,
 			return oj_fail(j, p, "must be a string");
 		s = json_object_get_string(v);
 		len = (size_t)json_object_get_string_len(v);
+		if (len > OBJ_MAX_SECRET)
+			return oj_fail(j, p, "longer than %u bytes",
+			    OBJ_MAX_SECRET);
 		if ((*out = malloc(len + 1)) == NULL)
 			return oj_nomem(j);
 		memcpy(*out, s, len);
@@ -1255,6 +1263,8 @@ obj_secret_key(struct oj *j, struct json_object *doc, const char *key,
 	snprintf(p, sizeof(p), "data[%s]", key);
 	if (!json_object_is_type(v, json_type_string))
 		return oj_fail(j, p, "must be a base64 string");
+	if ((size_t)json_object_get_string_len(v) / 4 * 3 > OBJ_MAX_SECRET)
+		return oj_fail(j, p, "longer than %u bytes", OBJ_MAX_SECRET);
 	rc = obj_base64(json_object_get_string(v),
 	    (size_t)json_object_get_string_len(v), out, outlen);
 	if (rc == -2)

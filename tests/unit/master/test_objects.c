@@ -714,6 +714,28 @@ START_TEST(test_caps)
 	ck_assert_str_eq(err, "spec.ports: more than 10000 items");
 	ck_assert_ptr_null(o);
 	json_object_put(doc);
+
+	/* Secret values may pass OBJ_MAX_STRING, not 1 MiB. */
+	doc = yaml_doc("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n");
+	big = malloc((1u << 20) + 2);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'A', 8192);
+	big[8192] = '\0';
+	spec = json_object_new_object();
+	json_object_object_add(spec, "tls.crt", json_object_new_string(big));
+	json_object_object_add(doc, "data", spec);
+	ck_assert_int_eq(objects_from_json(doc, &o, err, sizeof(err)), 0);
+	ck_assert_uint_eq(o->u.secret.tls_crt_len, 6144);
+	objects_free(o);
+	memset(big, 'A', (1u << 20) + 1);
+	big[(1u << 20) + 1] = '\0';
+	spec = json_object_new_object();
+	json_object_object_add(spec, "tls.key", json_object_new_string(big));
+	json_object_object_add(doc, "stringData", spec);
+	ck_assert_int_eq(objects_from_json(doc, &o, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "stringData[tls.key]: longer than 1048576 bytes");
+	free(big);
+	json_object_put(doc);
 }
 END_TEST
 
