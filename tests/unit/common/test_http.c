@@ -260,6 +260,8 @@ static const struct req_bad {
 } req_bad[] = {
 	/* request-line */
 	{ S("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
 	{ S("\r\rGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
 	{ S("\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
 	{ S(" GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
@@ -543,6 +545,79 @@ START_TEST(test_request_fields)
 	ck_assert(streq_n(req->headers[3].value, req->headers[3].value_len,
 	    "c"));
 	ck_assert(streq_n(req->host, req->host_len, "a"));
+	free(req);
+}
+END_TEST
+
+/*
+ * Long targets and values are scanned many bytes at a time: a bad byte
+ * must be caught at every position, and every good byte let through.
+ */
+START_TEST(test_request_long_scans)
+{
+	static const unsigned char bad_value[] = { 0x00, 0x01, 0x08, 0x0a,
+	    0x0b, 0x1f, 0x7f };
+	static const unsigned char good_value[] = { 0x09, 0x20, 0x21, 0x7e,
+	    0x80, 0xff };
+	static const unsigned char bad_target[] = { 0x00, 0x09, 0x1f, 0x20,
+	    0x7f, 0x80, 0xff };
+	static const char pre_v[] = "GET / HTTP/1.1\r\nHost: a\r\nX: ";
+	static const char pre_t[] = "GET /";
+	static const char post_t[] = " HTTP/1.1\r\nHost: a\r\n\r\n";
+	struct http_request *req;
+	char buf[256];
+	size_t pos, i, n;
+	int r, status;
+
+	req = calloc(1, sizeof(*req));
+	ck_assert_ptr_nonnull(req);
+	for (pos = 0; pos < 50; pos++) {
+		for (i = 0; i < sizeof(bad_value) + sizeof(good_value); i++) {
+			n = sizeof(pre_v) - 1;
+			memcpy(buf, pre_v, n);
+			memset(buf + n, 'v', 50);
+			buf[n + pos] = i < sizeof(bad_value) ? bad_value[i] :
+			    good_value[i - sizeof(bad_value)];
+			/* leading OWS is not part of the value */
+			if (pos == 0 && (buf[n] == '\t' || buf[n] == ' '))
+				buf[n] = 'v';
+			n += 50;
+			memcpy(buf + n, "z\r\n\r\n", 5);
+			n += 5;
+			r = http_parse_request(buf, n, NULL, req, &status);
+			if (i < sizeof(bad_value))
+				ck_assert_msg(r == HTTP_PARSE_ERROR &&
+				    status == 400, "value pos %zu byte %zu",
+				    pos, i);
+			else
+				ck_assert_msg(r == (int)n &&
+				    req->headers[1].value_len == 51,
+				    "value pos %zu byte %zu: %d", pos, i, r);
+		}
+		for (i = 0; i < sizeof(bad_target); i++) {
+			n = sizeof(pre_t) - 1;
+			memcpy(buf, pre_t, n);
+			memset(buf + n, 't', 50);
+			buf[n + pos] = bad_target[i];
+			n += 50;
+			memcpy(buf + n, post_t, sizeof(post_t) - 1);
+			n += sizeof(post_t) - 1;
+			r = http_parse_request(buf, n, NULL, req, &status);
+			ck_assert_msg(r == HTTP_PARSE_ERROR && status == 400,
+			    "target pos %zu byte %zu", pos, i);
+		}
+	}
+	/* and the clean long target passes, with all of VCHAR in it */
+	n = 0;
+	memcpy(buf, "GET /", 5);
+	n = 5;
+	for (i = 0x21; i < 0x7f; i++)
+		buf[n++] = (char)i;
+	memcpy(buf + n, post_t, sizeof(post_t) - 1);
+	n += sizeof(post_t) - 1;
+	r = http_parse_request(buf, n, NULL, req, &status);
+	ck_assert_int_eq(r, (int)n);
+	ck_assert_uint_eq(req->target_len, 1 + 0x7f - 0x21);
 	free(req);
 }
 END_TEST
@@ -1022,6 +1097,7 @@ http_suite(void)
 	tcase_add_test(tc, test_request_limits);
 	tcase_add_test(tc, test_request_max_headers_cap);
 	tcase_add_test(tc, test_request_fields);
+	tcase_add_test(tc, test_request_long_scans);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("response");
