@@ -196,24 +196,22 @@ http_list_next(const char **pp, const char *end, const char **elem,
 {
 	const char *p = *pp, *s, *e;
 
-	for (;;) {
-		while (p < end && (HTTP_IS_WS(*p) || *p == ','))
-			p++;
-		if (p == end) {
-			*pp = p;
-			return 0;
-		}
-		s = p;
-		while (p < end && *p != ',')
-			p++;
-		e = p;
-		while (e > s && HTTP_IS_WS(e[-1]))
-			e--;
+	while (p < end && (HTTP_IS_WS(*p) || *p == ','))
+		p++;
+	if (p == end) {
 		*pp = p;
-		*elem = s;
-		*elen = (size_t)(e - s);
-		return 1;
+		return 0;
 	}
+	s = p;
+	while (p < end && *p != ',')
+		p++;
+	e = p;
+	while (e > s && HTTP_IS_WS(e[-1]))
+		e--;
+	*pp = p;
+	*elem = s;
+	*elen = (size_t)(e - s);
+	return 1;
 }
 
 /*
@@ -912,6 +910,8 @@ http_chunked_scan(struct http_chunked *c, const char *buf, size_t len,
 	*done = c->state == HCS_DONE;
 	if (c->state == HCS_ERROR)
 		return -1;
+	if (len == 0)
+		return 0;
 	while (p < end && c->state != HCS_DONE) {
 		if (c->state == HCS_DATA) {
 			take = (size_t)(end - p);
@@ -1077,6 +1077,8 @@ http_has_token(const char *value, size_t len, const char *token)
 	const char *p = value, *e;
 	size_t elen, tlen = strlen(token);
 
+	if (len == 0)
+		return 0;
 	while (http_list_next(&p, value + len, &e, &elen))
 		if (elen == tlen && http_caseeq(e, token, tlen))
 			return 1;
