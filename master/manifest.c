@@ -318,7 +318,10 @@ mf_parse_int(const char *s, int64_t *out)
 	return 0;
 }
 
-/* go-yaml's float pattern: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+/*
+ * go-yaml's float pattern:
+ * [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+ */
 static int
 mf_is_float(const char *s)
 {

@@ -500,7 +500,8 @@ obj_base64(const char *s, size_t len, unsigned char **out, size_t *outlen)
 		if (nq == 4) {
 			buf[n++] = (unsigned char)(q[0] << 2 | q[1] >> 4);
 			if (pad < 2)
-				buf[n++] = (unsigned char)(q[1] << 4 | q[2] >> 2);
+				buf[n++] =
+				    (unsigned char)(q[1] << 4 | q[2] >> 2);
 			if (pad < 1)
 				buf[n++] = (unsigned char)(q[2] << 6 | q[3]);
 			nq = 0;
@@ -556,7 +557,8 @@ obj_meta(struct oj *j, struct json_object *doc, struct obj_meta *m,
 		    "label starting with a letter (DNS-1035)" : "subdomain");
 		goto done;
 	}
-	if (m->namespace == NULL && (m->namespace = strdup("default")) == NULL) {
+	if (m->namespace == NULL &&
+	    (m->namespace = strdup("default")) == NULL) {
 		oj_nomem(j);
 		goto done;
 	}
@@ -606,7 +608,8 @@ obj_meta(struct oj *j, struct json_object *doc, struct obj_meta *m,
 				goto done;
 			}
 			if (strlen(k) > OBJ_MAX_STRING ||
-			    strlen(json_object_get_string(v)) > OBJ_MAX_STRING) {
+			    strlen(json_object_get_string(v)) >
+			    OBJ_MAX_STRING) {
 				oj_fail(j, path, "longer than %d bytes",
 				    OBJ_MAX_STRING);
 				goto done;
@@ -1427,7 +1430,8 @@ objects_free(struct obj *o)
 			free(in->rules[i].host);
 			for (k = 0; k < in->rules[i].npaths; k++) {
 				free(in->rules[i].paths[k].path);
-				obj_free_backend(&in->rules[i].paths[k].backend);
+				obj_free_backend(
+				    &in->rules[i].paths[k].backend);
 			}
 			free(in->rules[i].paths);
 		}

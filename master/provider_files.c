@@ -61,7 +61,7 @@ struct provider_files {
 	int		 wd_dir;	/* -1: not watched (missing) */
 	int		 wd_parent;
 	int		 pending;	/* a reload is scheduled */
-	double		 first;		/* ev_now() of the first pending event */
+	double		 first;		/* ev_now() of the first event */
 	ev_io		 io;
 	ev_timer	 timer;
 };

@@ -122,9 +122,11 @@ dump(const struct obj *o)
 			for (k = 0; k < in->rules[i].npaths; k++) {
 				static const char *const t[] = { "Exact",
 				    "Prefix", "Impl" };
-				sb_printf(&b, " %s %s ", in->rules[i].paths[k].path,
-				    t[in->rules[i].paths[k].type]);
-				dump_backend(&b, &in->rules[i].paths[k].backend);
+				const struct obj_ingress_path *ip =
+				    &in->rules[i].paths[k];
+
+				sb_printf(&b, " %s %s ", ip->path, t[ip->type]);
+				dump_backend(&b, &ip->backend);
 			}
 			sb_printf(&b, ")");
 		}
@@ -149,7 +151,8 @@ dump(const struct obj *o)
 			sb_printf(&b, " port(%s %d ", nz(s->ports[i].name),
 			    s->ports[i].port);
 			if (s->ports[i].target_port_name)
-				sb_printf(&b, "%s", s->ports[i].target_port_name);
+				sb_printf(&b, "%s",
+				    s->ports[i].target_port_name);
 			else
 				sb_printf(&b, "%d", s->ports[i].target_port);
 			sb_printf(&b, " %s)", s->ports[i].protocol);
@@ -178,10 +181,7 @@ dump(const struct obj *o)
 	return b.s;
 }
 
-/* Parses one YAML document of <text>. */
-static struct json_object *
-yaml_doc(const char *text);
-
+/* Collects the one document of a test input. */
 struct one {
 	struct json_object *doc;
 	char	 err[512];
@@ -201,6 +201,7 @@ one_cb(void *arg, int docno, int line, struct json_object *doc,
 		snprintf(o->err, sizeof(o->err), "%s", err);
 }
 
+/* Parses <text>, which must hold exactly one document. */
 static struct json_object *
 yaml_doc(const char *text)
 {
