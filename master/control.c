@@ -267,7 +267,8 @@ control_reply(struct control_client *cl, struct json_object *o)
 	size_t n;
 	char *p;
 
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	n = strlen(s);
 	if ((p = realloc(cl->out, cl->outlen + n + 1)) == NULL) {
 		log_warn("control reply");

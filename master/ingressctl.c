@@ -357,14 +357,16 @@ main(int argc, char **argv)
 	if (json_object_object_get_ex(o, "error", NULL)) {
 		if (json_out)
 			printf("%s\n", json_object_to_json_string_ext(o,
-			    JSON_C_TO_STRING_PLAIN));
+			    JSON_C_TO_STRING_PLAIN |
+			    JSON_C_TO_STRING_NOSLASHESCAPE));
 		fprintf(stderr, "ingressctl: %s: %s\n", cmd, jstr(o, "error"));
 		json_object_put(o);
 		return 1;
 	}
 	if (json_out)
 		printf("%s\n", json_object_to_json_string_ext(o,
-		    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+		    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		    JSON_C_TO_STRING_NOSLASHESCAPE));
 	else if (strcmp(cmd, "status") == 0)
 		print_status(o);
 	else if (strcmp(cmd, "routes") == 0)

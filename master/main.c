@@ -587,6 +587,9 @@ master_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		    m.conf.shutdown_grace_ms);
 		provider_files_free(m.pf);
 		m.pf = NULL;
+		/* Workers close their copies as they drain: from then on
+		 * new connections are refused, not left in a backlog. */
+		listeners_close(&m.ls);
 		supervise_stop(&m.sv, master_stopped, NULL);
 		return;
 	}

@@ -286,7 +286,11 @@ master_dispatch_worker(struct ev_loop *loop, ev_io *io, int revents)
 			supervise_close_ipc(w);
 			return;
 		case IPC_RECV_ERROR:
-			log_warn("worker %d: IPC receive", w->id);
+			/* A worker exiting with unread messages: a reset. */
+			if (errno == ECONNRESET)
+				log_debug("worker %d: IPC reset", w->id);
+			else
+				log_warn("worker %d: IPC receive", w->id);
 			supervise_close_ipc(w);
 			return;
 		case IPC_RECV_INVALID:
@@ -479,7 +483,10 @@ supervise_drain_worker(struct supervise_worker *w)
 		ipc_writer_init(&wr);
 		ipc_put_u32(&wr, sv->grace_ms);
 		if (ipc_send(w->ipc, IPC_DRAIN, 0, wr.buf, wr.len, -1) == -1) {
-			log_warn("worker %d: send DRAIN, terminating", w->id);
+			/* EPIPE: it is exiting already (SIGTERM to the group). */
+			if (errno != EPIPE && errno != ECONNRESET)
+				log_warn("worker %d: send DRAIN, terminating",
+				    w->id);
 			kill(w->pid, SIGTERM);
 		}
 	} else if (w->ipc == -1)

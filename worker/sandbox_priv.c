@@ -23,22 +23,25 @@
 int
 sandbox_prepare(char *err, size_t errlen)
 {
-	char parent[sizeof(SANDBOX_EMPTY_DIR)], *slash;
+	char path[sizeof(SANDBOX_EMPTY_DIR)], *p;
 	struct stat st;
 
 	if (geteuid() != 0)
 		return 0;
-	memcpy(parent, SANDBOX_EMPTY_DIR, sizeof(parent));
-	if ((slash = strrchr(parent, '/')) != NULL)
-		*slash = '\0';
-	if (mkdir(parent, 0755) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "mkdir %s: %s", parent, strerror(errno));
-		return -1;
-	}
-	if (mkdir(SANDBOX_EMPTY_DIR, 0755) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "mkdir %s: %s", SANDBOX_EMPTY_DIR,
-		    strerror(errno));
-		return -1;
+	/* mkdir -p: RUNSTATEDIR may not exist yet (/usr/local/var/run). */
+	memcpy(path, SANDBOX_EMPTY_DIR, sizeof(path));
+	for (p = path + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "mkdir %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		if (p == path + sizeof(path) - 1)
+			break;
+		*p = '/';
 	}
 	if (lstat(SANDBOX_EMPTY_DIR, &st) == -1) {
 		snprintf(err, errlen, "stat %s: %s", SANDBOX_EMPTY_DIR,

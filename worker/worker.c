@@ -460,6 +460,8 @@ worker_answer_drain(const struct ipc_msg *m)
 static void
 worker_drain(uint32_t grace_ms, const char *why)
 {
+	size_t i;
+
 	if (w.draining)
 		return;
 	w.draining = 1;
@@ -467,6 +469,15 @@ worker_drain(uint32_t grace_ms, const char *why)
 	    grace_ms, proxy_active_connections());
 	if (w.listening)
 		listener_stop_all(w.loop);
+	/*
+	 * Our copies of the listen sockets go now.  On a shrink the master
+	 * still holds them; on a full stop it has closed its own, so new
+	 * connections are refused instead of waiting in a backlog nobody
+	 * will accept from.
+	 */
+	for (i = 0; i < w.nlisten; i++)
+		close(w.listen[i].fd);
+	w.nlisten = 0;
 	proxy_drain(w.loop);
 	ev_timer_start(w.loop, &w.drain_poll);
 	ev_timer_set(&w.drain_grace, grace_ms / 1000.0, 0.);
