@@ -338,12 +338,15 @@ master_daemonize(void)
 		close(fd);
 }
 
-/* Writes and locks the pid file; a locked one means another master. */
+/*
+ * Opens and locks the pid file before anything is bound: a locked one
+ * means another master, which SO_REUSEPORT would otherwise let share our
+ * ports.  The lock survives daemonizing; master_pidfile_write() fills it.
+ */
 static int
-master_pidfile(const char *path, char *err, size_t errlen)
+master_pidfile_lock(const char *path, char *err, size_t errlen)
 {
-	char buf[32];
-	int fd, n;
+	int fd;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd == -1) {
@@ -357,14 +360,23 @@ master_pidfile(const char *path, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) == -1 || write(fd, buf, n) != n) {
-		snprintf(err, errlen, "pid_file %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
 	m.pid_fd = fd;
 	m.pid_file = strdup(path);
+	return 0;
+}
+
+static int
+master_pidfile_write(char *err, size_t errlen)
+{
+	char buf[32];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(m.pid_fd, 0) == -1 || write(m.pid_fd, buf, n) != n) {
+		snprintf(err, errlen, "pid_file %s: %s", m.pid_file,
+		    strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -472,6 +484,9 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	log_setlevel(m.conf.log_level);
 
+	if (m.conf.pid_file != NULL && master_pidfile_lock(m.conf.pid_file,
+	    err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	/* Bind before daemonizing, so that "Permission denied" reaches the
 	 * terminal that started us. */
 	if (listeners_open(&m.ls, &m.conf, m.conf.workers, err,
@@ -483,8 +498,7 @@ main(int argc, char **argv)
 		master_daemonize();
 		log_init(0, m.conf.log_level);
 	}
-	if (m.conf.pid_file != NULL && master_pidfile(m.conf.pid_file, err,
-	    sizeof(err)) == -1)
+	if (m.pid_fd != -1 && master_pidfile_write(err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	signal(SIGPIPE, SIG_IGN);
 	m.started_ms = util_now_ms();
