@@ -894,6 +894,11 @@ proxy_upstream_start(struct proxy_conn *c)
 	c->t_up = ev_now(c->loop);
 	ev_io_set(&c->urd, fd, EV_READ);
 	ev_io_set(&c->uwr, fd, EV_WRITE);
+	if (c->up_reused) {
+		/* Open and registered all along: no epoll_ctl() needed. */
+		c->urd.events &= ~EV__IOFDSET;
+		c->uwr.events &= ~EV__IOFDSET;
+	}
 	return 1;
 }
 
@@ -1459,6 +1464,12 @@ proxy_pump(struct proxy_conn *c)
 	if (c->linger)
 		return 0;
 	do {
+		/* Steps first, so that a head and the body bytes that came
+		 * with it leave in one writev. */
+		while ((r = proxy_step(c)) == 1)
+			;
+		if (r == -1)
+			return -1;
 		progress = 0;
 		if (!c->cw_blocked && proxy_client_pending(c)) {
 			if ((r = proxy_client_write(c)) == -1)
@@ -1470,9 +1481,6 @@ proxy_pump(struct proxy_conn *c)
 				return -1;
 			progress |= r;
 		}
-		if ((r = proxy_step(c)) == -1)
-			return -1;
-		progress |= r;
 	} while (progress);
 	proxy_watch(c);
 	return 0;

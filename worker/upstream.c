@@ -252,7 +252,14 @@ upstream_pool_put(struct ev_loop *loop, const struct sockaddr *sa,
 		goto bad;
 	u->fd = fd;
 	u->pool = p;
-	ev_io_init(&u->io, upstream_idle_read_cb, fd, EV_READ);
+	/*
+	 * The fd stayed open and registered with the loop while the proxy
+	 * watched it, so skip ev_io_set()'s "new fd" flag: it would cost an
+	 * epoll_ctl() per request for nothing.
+	 */
+	ev_init(&u->io, upstream_idle_read_cb);
+	u->io.fd = fd;
+	u->io.events = EV_READ;
 	ev_timer_init(&u->timer, upstream_idle_timer_cb,
 	    idle_timeout_ms / 1000.0, 0.);
 	ev_io_start(loop, &u->io);
