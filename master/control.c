@@ -339,6 +339,7 @@ static void
 control_read(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct control_client *cl = io->data;
+	size_t linelen;
 	char *nl;
 	ssize_t n;
 
@@ -362,12 +363,16 @@ control_read(struct ev_loop *loop, ev_io *io, int revents)
 	cl->in[cl->inlen] = '\0';
 	ev_timer_again(loop, &cl->idle);
 	while ((nl = memchr(cl->in, '\n', cl->inlen)) != NULL) {
+		linelen = nl - cl->in;
 		*nl = '\0';
-		if (nl > cl->in && nl[-1] == '\r')
+		if (linelen > 0 && nl[-1] == '\r')
 			nl[-1] = '\0';
-		if (cl->in[0] != '\0')
+		if (memchr(cl->in, '\0', linelen) != NULL &&
+		    strlen(cl->in) + 1 < linelen)
+			control_error(cl, "NUL byte in request");
+		else if (cl->in[0] != '\0')
 			control_dispatch(cl, cl->in);
-		cl->inlen -= nl + 1 - cl->in;
+		cl->inlen -= linelen + 1;
 		memmove(cl->in, nl + 1, cl->inlen);
 		cl->in[cl->inlen] = '\0';
 	}
