@@ -66,6 +66,7 @@ struct mf_ctx {
 	/* The YAML document being built. */
 	struct mf_frame	 stack[MANIFEST_MAX_DEPTH];
 	int		 depth;
+	int		 nest;		/* open collections, built or not */
 	struct mf_anchor *anchors;
 	size_t		 nanchors;
 	size_t		 anchors_cap;
@@ -432,6 +433,7 @@ mf_doc_reset(struct mf_ctx *c)
 	c->nodes = 0;
 	c->nitem_lines = 0;
 	c->doc_failed = 0;
+	c->nest = 0;
 }
 
 /* Registers (or redefines) anchor <name>; takes a reference on <obj>. */
@@ -843,12 +845,24 @@ mf_parse_yaml(struct mf_ctx *c)
 			break;
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
-			if (!c->doc_failed)
+			/*
+			 * Counted even in a failed document: past the cap
+			 * libyaml itself would keep stacking state for
+			 * every level, so the file stops there.
+			 */
+			if (++c->nest > MANIFEST_MAX_DEPTH) {
+				c->doc_failed = 0;
+				mf_fail(c, ev.start_mark.line + 1,
+				    "nesting deeper than %d",
+				    MANIFEST_MAX_DEPTH);
+				rc = -2;
+			} else if (!c->doc_failed)
 				rc = mf_open(c, &ev,
 				    ev.type == YAML_MAPPING_START_EVENT);
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT:
+			c->nest--;
 			if (!c->doc_failed)
 				rc = mf_close(c, &ev);
 			break;
@@ -857,10 +871,6 @@ mf_parse_yaml(struct mf_ctx *c)
 		}
 		yaml_event_delete(&ev);
 		if (rc == -2) {
-			/*
-			 * Past the depth cap libyaml itself would keep
-			 * stacking state for every level: stop the file.
-			 */
 			mf_emit(c, c->doc_line, NULL, c->err);
 			break;
 		}

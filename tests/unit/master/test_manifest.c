@@ -397,6 +397,16 @@ START_TEST(test_depth_cap)
 	seen_free(&s);
 	free(buf);
 
+	/* Also after the document already failed. */
+	buf = nested(1000000, 0);
+	memcpy(buf, "a: 1\na: 2\nb: ", 13);
+	ck_assert_int_eq(parse(buf, &s), 1);
+	ck_assert_int_eq(s.total, 1);
+	ck_assert_msg(strstr(s.err[0], "t.yaml:3: nesting deeper than") ==
+	    s.err[0], "%s", s.err[0]);
+	seen_free(&s);
+	free(buf);
+
 	buf = nested(MANIFEST_MAX_DEPTH, 1);
 	ck_assert_int_eq(parse(buf, &s), 0);
 	seen_free(&s);
