@@ -664,10 +664,12 @@ http_parse_request(const char *buf, size_t len,
 	size_t max_head, max_hdrs;
 	int r;
 
+	*status = 400;
+	if (len == 0)
+		return HTTP_PARSE_INCOMPLETE;
 	http_get_limits(lim, &max_head, &max_hdrs);
 	end = buf + (len < max_head ? len : max_head);
 
-	*status = 400;
 	if ((r = http_skip_empty_lines(buf, end, &p)) == HTTP_STEP_BAD)
 		return HTTP_PARSE_ERROR;
 	if (r == HTTP_STEP_MORE ||
@@ -808,11 +810,13 @@ http_parse_response(const char *buf, size_t len,
 	size_t max_head, max_hdrs;
 	int r, st;
 
+	/* Whatever goes wrong with a backend's response is a 502. */
+	*status = 502;
+	if (len == 0)
+		return HTTP_PARSE_INCOMPLETE;
 	http_get_limits(lim, &max_head, &max_hdrs);
 	end = buf + (len < max_head ? len : max_head);
 
-	/* Whatever goes wrong with a backend's response is a 502. */
-	*status = 502;
 	if ((r = http_skip_empty_lines(buf, end, &p)) == HTTP_STEP_DONE)
 		r = http_parse_status_line(p, end, resp, &p);
 	if (r == HTTP_STEP_DONE)
