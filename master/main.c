@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +397,9 @@ master_check(const char *path)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	if (geteuid() == 0 && getpwnam(c.user) == NULL)
+		fprintf(stderr, "warning: %s: user \"%s\": no such user: "
+		    "ingressd would not start\n", path, c.user);
 	st = provider_files_load(c.provider_dir, &nerrors, err, sizeof(err));
 	if (st == NULL) {
 		fprintf(stderr, "warning: provider.dir %s: %s\n",
@@ -483,6 +487,10 @@ main(int argc, char **argv)
 	if (master_conf_load(m.config_path, &m.conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	log_setlevel(m.conf.log_level);
+	/* Caught here rather than by N workers crash-looping on it. */
+	if (geteuid() == 0 && getpwnam(m.conf.user) == NULL)
+		fatalx("%s: user \"%s\": no such user (workers drop to it)",
+		    m.config_path, m.conf.user);
 
 	if (m.conf.pid_file != NULL && master_pidfile_lock(m.conf.pid_file,
 	    err, sizeof(err)) == -1)

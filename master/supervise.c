@@ -243,6 +243,8 @@ supervise_spawn(struct supervise_worker *w)
 	w->started_ms = util_now_ms();
 	ev_io_set(&w->io, w->ipc, EV_READ);
 	ev_io_start(sv->loop, &w->io);
+	ev_timer_set(&w->kill, SUPERVISE_HELLO_TIMEOUT_MS / 1000.0, 0.);
+	ev_timer_start(sv->loop, &w->kill);
 
 	ipc_writer_init(&wr);
 	ipc_put_u32(&wr, IPC_PROTOCOL_VERSION);
@@ -355,6 +357,7 @@ master_answer_hello(struct supervise_worker *w, const struct ipc_msg *m)
 		return -1;
 	}
 	w->hello = 1;
+	ev_timer_stop(w->sv->loop, &w->kill);
 	if (w->draining) {
 		/* Stop arrived before the HELLO: pass it on now. */
 		w->draining = 0;
@@ -503,9 +506,14 @@ supervise_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	if (w->pid == -1)
 		return;
-	log_warnx("worker %d (pid %ld) still running %u ms after the drain, "
-	    "killing it", w->id, (long)w->pid,
-	    w->sv->grace_ms + SUPERVISE_KILL_SLACK_MS);
+	if (!w->draining)
+		log_warnx("worker %d (pid %ld) sent no HELLO within %d ms, "
+		    "killing it", w->id, (long)w->pid,
+		    SUPERVISE_HELLO_TIMEOUT_MS);
+	else
+		log_warnx("worker %d (pid %ld) still running %u ms after the "
+		    "drain, killing it", w->id, (long)w->pid,
+		    w->sv->grace_ms + SUPERVISE_KILL_SLACK_MS);
 	kill(w->pid, SIGKILL);
 }
 

@@ -26,6 +26,7 @@
 #define SUPERVISE_BACKOFF_MIN_MS	1000
 #define SUPERVISE_BACKOFF_MAX_MS	30000
 #define SUPERVISE_KILL_SLACK_MS		5000	/* after the drain grace */
+#define SUPERVISE_HELLO_TIMEOUT_MS	10000	/* exec to HELLO */
 
 struct supervise;
 
@@ -36,7 +37,8 @@ struct supervise_worker {
 	int			 ipc;		/* master end, -1 when closed */
 	ev_io			 io;
 	ev_timer		 respawn;	/* crash-loop backoff */
-	ev_timer		 kill;		/* drain grace ran out */
+	ev_timer		 kill;		/* no HELLO, or drain grace
+						 * ran out */
 	int			 hello;		/* its HELLO was valid */
 	int			 draining;	/* DRAIN sent: no respawn */
 	int			 retired;	/* slot goes away on exit */

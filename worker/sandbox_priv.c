@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -62,6 +63,7 @@ int
 sandbox_drop_privileges(const char *user, char *err, size_t errlen)
 {
 	struct passwd *pw;
+	struct rlimit rl;
 	uid_t ruid, euid, suid;
 	gid_t rgid, egid, sgid, gid;
 	uid_t uid;
@@ -119,6 +121,14 @@ sandbox_drop_privileges(const char *user, char *err, size_t errlen)
 	    setuid(0) != -1 || seteuid(0) != -1) {
 		snprintf(err, errlen, "privilege drop to %s did not stick",
 		    user);
+		return -1;
+	}
+	/* rlimits: a worker never starts a process (seccomp says so too,
+	 * but sandbox_none.c has no filter). */
+	rl.rlim_cur = rl.rlim_max = 0;
+	if (setrlimit(RLIMIT_NPROC, &rl) == -1) {
+		snprintf(err, errlen, "setrlimit RLIMIT_NPROC: %s",
+		    strerror(errno));
 		return -1;
 	}
 	log_debug("chrooted to %s, running as %s (%ld:%ld)",
