@@ -61,7 +61,7 @@
 
 #define PROXY_BUF_SIZE		16384	/* pooled buffer, per direction */
 #define PROXY_RESP_HEAD_MAX	65536	/* response head limit */
-#define PROXY_FREE_MAX		1024	/* pooled buffers kept */
+#define PROXY_FREE_MAX		256	/* pooled buffers kept (4 MiB) */
 #define PROXY_LINGER		2.0	/* seconds draining a closed client */
 #define PROXY_REQID_MAX		128
 #define PROXY_CONN_TOKENS	16
