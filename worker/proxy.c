@@ -180,6 +180,7 @@ struct proxy_conn {
 	unsigned		 up_reused:1;	/* came from the pool */
 	unsigned		 up_keep:1;	/* response allows reuse */
 	unsigned		 up_eof:1;
+	unsigned		 up_nowrite:1;	/* a write failed: read only */
 	unsigned		 retried:1;
 	unsigned		 have_pick:1;
 	unsigned		 head_sent:1;	/* request head all written */
@@ -637,6 +638,7 @@ proxy_upstream_close(struct proxy_conn *c)
 	c->up_connecting = 0;
 	c->uw_blocked = 0;
 	c->up_eof = 0;
+	c->up_nowrite = 0;
 }
 
 static void
@@ -776,7 +778,7 @@ proxy_client_pending(const struct proxy_conn *c)
 static int
 proxy_up_pending(const struct proxy_conn *c)
 {
-	if (c->ufd == -1 || c->up_connecting)
+	if (c->ufd == -1 || c->up_connecting || c->up_nowrite)
 		return 0;
 	return (c->hdir == HB_UP && c->hsent < BUF_LEN(c->hbuf)) ||
 	    (c->cin_body > 0 && (c->rstate == RS_BODY ||
@@ -1242,7 +1244,7 @@ proxy_request_finish(struct proxy_conn *c)
 	struct snapshot_endpoint ep;
 
 	if (c->ufd != -1 && c->pstate == PS_DONE && c->up_keep &&
-	    !c->up_eof && c->rstate == RS_DONE && BUF_LEN(c->uin) == 0 &&
+	    !c->up_eof && !c->up_nowrite && c->rstate == RS_DONE && BUF_LEN(c->uin) == 0 &&
 	    c->resp_body != HTTP_BODY_UNTIL_CLOSE && c->ws != NULL &&
 	    !worker_draining()) {
 		snapshot_backend(&c->ws->snap, c->backend, &b);
@@ -1432,7 +1434,21 @@ proxy_up_write(struct proxy_conn *c)
 		}
 		if (c->pstate == PS_TUNNEL)
 			return proxy_abort(c);
-		return proxy_up_fail(c, 502, 0);
+		if (proxy_can_retry(c))
+			return proxy_up_fail(c, 502, 0);
+		/*
+		 * The backend may have answered early and closed (a 413 for
+		 * a big upload): stop sending, and read what it said; a
+		 * read failure turns into the 502 then.
+		 */
+		c->up_nowrite = 1;
+		c->uw_blocked = 0;
+		c->head_sent = 1;
+		if (c->rstate == RS_BODY) {
+			c->rstate = RS_ABANDON;
+			c->close_after = 1;
+		}
+		return 1;
 	}
 	c->t_up = ev_now(c->loop);
 	if ((size_t)n < hl) {
