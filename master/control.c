@@ -65,13 +65,29 @@ static void	control_idle(struct ev_loop *, ev_timer *, int);
 static void	control_dispatch(struct control_client *, const char *);
 static void	control_client_free(struct control_client *);
 
+int
+control_in_use(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return 0;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	util_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	return rc == 0;
+}
+
 /* Replaces a stale socket at <path>; refuses a live one or a non-socket. */
 static int
 control_unlink_stale(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sun;
 	struct stat st;
-	int fd, rc;
 
 	if (lstat(path, &st) == -1)
 		return errno == ENOENT ? 0 : -1;
@@ -79,16 +95,7 @@ control_unlink_stale(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s exists and is not a socket", path);
 		return -1;
 	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	util_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
-	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-	close(fd);
-	if (rc == 0) {
+	if (control_in_use(path)) {
 		snprintf(err, errlen, "%s is in use (another ingressd "
 		    "running?)", path);
 		return -1;

@@ -42,6 +42,13 @@ struct control_ops {
 struct control *control_open(struct ev_loop *loop, const char *path,
 	    const struct control_ops *ops, char *err, size_t errlen);
 
+/*
+ * 1 when a process accepts connections on <path> (another master), else
+ * 0.  The master asks before binding anything: SO_REUSEPORT would let two
+ * masters share the ports without a word.
+ */
+int	control_in_use(const char *path);
+
 /* Closes every client and the socket, and unlinks it; NULL-safe. */
 void	control_close(struct control *c);
 

@@ -492,6 +492,10 @@ main(int argc, char **argv)
 		fatalx("%s: user \"%s\": no such user (workers drop to it)",
 		    m.config_path, m.conf.user);
 
+	if (m.conf.control_socket != NULL &&
+	    control_in_use(m.conf.control_socket))
+		fatalx("control socket %s is in use: is ingressd already "
+		    "running?", m.conf.control_socket);
 	if (m.conf.pid_file != NULL && master_pidfile_lock(m.conf.pid_file,
 	    err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -520,6 +524,11 @@ main(int argc, char **argv)
 	supervise_settings(&m.sv, m.conf.user, m.conf.sandbox,
 	    m.conf.log_level, m.foreground, m.conf.shutdown_grace_ms);
 
+	if (m.conf.control_socket != NULL && (m.ctl = control_open(m.loop,
+	    m.conf.control_socket, &master_ctl_ops, err,
+	    sizeof(err))) == NULL)
+		fatalx("control socket: %s", err);
+
 	/* Loads synchronously: generation 1 exists before any worker. */
 	m.pf = provider_files_new(m.loop, m.conf.provider_dir,
 	    m.conf.debounce_ms, master_store_cb, NULL);
@@ -531,11 +540,6 @@ main(int argc, char **argv)
 
 	if (supervise_start(&m.sv, m.conf.workers, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-
-	if (m.conf.control_socket != NULL && (m.ctl = control_open(m.loop,
-	    m.conf.control_socket, &master_ctl_ops, err,
-	    sizeof(err))) == NULL)
-		log_warnx("control socket: %s", err);
 
 	ev_signal_init(&m.sighup, master_signal_cb, SIGHUP);
 	ev_signal_start(m.loop, &m.sighup);
@@ -561,6 +565,14 @@ main(int argc, char **argv)
 
 	ev_run(m.loop, 0);
 
+	store_free(m.store);
+	if (m.have_last)
+		compile_result_free(&m.last);
+	for (ch = 0; ch < m.sv.nw; ch++)
+		free(m.sv.w[ch]);
+	free(m.sv.w);
+	free(m.pid_file);
+	conf_free(&m.conf);
 	log_info("stopped");
 	return 0;
 }
