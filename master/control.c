@@ -51,7 +51,7 @@ struct control_client {
 struct control {
 	struct ev_loop		*loop;
 	const struct control_ops *ops;
-	char			 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char			 path[108];	/* sun_path */
 	int			 fd;
 	ev_io			 aio;
 	struct control_client	*clients;

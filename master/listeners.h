@@ -25,7 +25,7 @@ struct listeners_entry {
 	char			 text[128];	/* address as configured */
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
-	int			*fds;		/* one per worker slot, -1 none */
+	int			*fds;		/* per worker slot, -1 none */
 };
 
 struct listeners {

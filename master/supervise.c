@@ -213,7 +213,7 @@ supervise_spawn(struct supervise_worker *w)
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		for (sig = 1; sig < NSIG; sig++)
-			signal(sig, SIG_DFL);	/* SIGPIPE: ignored survives exec */
+			signal(sig, SIG_DFL);	/* ignored survives exec */
 		/*
 		 * Move everything above the targets first, so that a source
 		 * already sitting on 3, 4 or 5 is not clobbered, and so that
@@ -486,7 +486,7 @@ supervise_drain_worker(struct supervise_worker *w)
 		ipc_writer_init(&wr);
 		ipc_put_u32(&wr, sv->grace_ms);
 		if (ipc_send(w->ipc, IPC_DRAIN, 0, wr.buf, wr.len, -1) == -1) {
-			/* EPIPE: it is exiting already (SIGTERM to the group). */
+			/* EPIPE: already exiting (SIGTERM to the group). */
 			if (errno != EPIPE && errno != ECONNRESET)
 				log_warn("worker %d: send DRAIN, terminating",
 				    w->id);
@@ -528,7 +528,8 @@ supervise_respawn_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	w->restarts++;
 	if (supervise_spawn(w) == -1) {
 		/* fork/socketpair failed: try again later. */
-		ev_timer_set(&w->respawn, SUPERVISE_BACKOFF_MIN_MS / 1000.0, 0.);
+		ev_timer_set(&w->respawn, SUPERVISE_BACKOFF_MIN_MS / 1000.0,
+		    0.);
 		ev_timer_start(loop, &w->respawn);
 	}
 }
