@@ -460,10 +460,23 @@ worker_answer_drain(const struct ipc_msg *m)
 static void
 worker_drain(uint32_t grace_ms, const char *why)
 {
+	ev_tstamp left;
 	size_t i;
 
-	if (w.draining)
+	if (w.draining) {
+		/*
+		 * SIGTERM/SIGINT to the whole group (Ctrl-C, systemd) came
+		 * first with the default grace: the master's, usually
+		 * shorter, wins.
+		 */
+		left = ev_timer_remaining(w.loop, &w.drain_grace);
+		if (ev_is_active(&w.drain_grace) && grace_ms / 1000.0 < left) {
+			ev_timer_stop(w.loop, &w.drain_grace);
+			ev_timer_set(&w.drain_grace, grace_ms / 1000.0, 0.);
+			ev_timer_start(w.loop, &w.drain_grace);
+		}
 		return;
+	}
 	w.draining = 1;
 	log_info("draining (%s), grace %u ms, %zu connection(s) open", why,
 	    grace_ms, proxy_active_connections());
