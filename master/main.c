@@ -90,6 +90,7 @@ static void	master_signal_cb(struct ev_loop *, ev_signal *, int);
 static void	master_child_cb(struct ev_loop *, ev_child *, int);
 static void	master_ctl_reopen_cb(struct ev_loop *, ev_timer *, int);
 static int	master_reload(char *, size_t);
+static void	master_relisten(const struct conf *);
 static void	master_stopped(void *);
 static struct json_object *master_ctl_status(void *, char *, size_t);
 static struct json_object *master_ctl_routes(void *, char *, size_t);
@@ -652,12 +653,45 @@ master_streq(const char *a, const char *b)
 }
 
 /*
+ * Listen addresses changed: bind the new set (for as many slots as run
+ * now), start workers on it and drain the old ones, which finish what they
+ * have in flight.  If anything cannot be bound, the old listeners stay.
+ */
+static void
+master_relisten(const struct conf *nc)
+{
+	struct listeners nls, old;
+	char err[512];
+
+	if (m.sv.target != m.sv.nw) {
+		log_warnx("reload: listen addresses changed while the pool "
+		    "shrinks: reload again to apply them");
+		return;
+	}
+	if (listeners_open(&nls, nc, m.sv.nw, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s; keeping the old listeners", err);
+		return;
+	}
+	old = m.ls;
+	m.ls = nls;
+	if (supervise_relisten(&m.sv, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s; keeping the old listeners", err);
+		listeners_close(&m.ls);
+		m.ls = old;
+		return;
+	}
+	/* The old workers hold their own copies until they drain. */
+	listeners_close(&old);
+	log_info("reload: now listening on the new addresses");
+}
+
+/*
  * SIGHUP and `ingressctl reload`: read the configuration again; on error
  * keep the running one.  Applied at once: routes (provider dir, debounce,
  * ingress_class, timeouts and limits: recompiled and published), the
- * worker count (pool grows or shrinks), log level, control socket path.
- * For workers started from now on: user, sandbox.  Needing a restart:
- * listen addresses, pid_file.
+ * worker count (pool grows or shrinks), listen addresses (workers replaced
+ * on new sockets), log level, control socket path.  For workers started
+ * from now on: user, sandbox.  Needing a restart: pid_file.
  */
 static int
 master_reload(char *err, size_t errlen)
@@ -666,13 +700,11 @@ master_reload(char *err, size_t errlen)
 	struct provider_files *pf;
 	char rerr[512];
 	uint64_t gen;
-	int provider_changed, ctl_changed;
+	int provider_changed, ctl_changed, relisten;
 
 	if (master_conf_load(m.config_path, &nc, err, errlen) == -1)
 		return -1;
-	if (!listeners_same(&m.ls, &nc))
-		log_warnx("reload: listen addresses changed: restart ingressd "
-		    "to apply them (still listening on the old ones)");
+	relisten = !listeners_same(&m.ls, &nc);
 	if (!master_streq(m.conf.pid_file, nc.pid_file))
 		log_warnx("reload: pid_file changed: restart ingressd to apply "
 		    "it");
@@ -685,6 +717,8 @@ master_reload(char *err, size_t errlen)
 	log_setlevel(m.conf.log_level);
 	supervise_settings(&m.sv, m.conf.user, m.conf.sandbox,
 	    m.conf.log_level, m.foreground, m.conf.shutdown_grace_ms);
+	if (relisten)
+		master_relisten(&m.conf);
 	if (m.conf.workers != m.sv.target && supervise_resize(&m.sv,
 	    m.conf.workers, rerr, sizeof(rerr)) == -1)
 		log_warnx("reload: %s", rerr);

@@ -58,6 +58,7 @@ static void	supervise_close_ipc(struct supervise_worker *);
 static void	supervise_drain_worker(struct supervise_worker *);
 static void	supervise_respawn_cb(struct ev_loop *, ev_timer *, int);
 static void	supervise_kill_cb(struct ev_loop *, ev_timer *, int);
+static void	supervise_schedule_respawn(struct supervise_worker *);
 static struct supervise_worker *supervise_slot_new(struct supervise *, int);
 
 static struct ipc_msg	 supervise_msg;	/* 64k: not on the stack */
@@ -534,6 +535,42 @@ supervise_respawn_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
+int
+supervise_relisten(struct supervise *sv, char *err, size_t errlen)
+{
+	struct supervise_worker *w, *nw;
+	int i;
+
+	if (sv->target != sv->nw || sv->ls->nslots != sv->nw) {
+		snprintf(err, errlen, "the worker pool is still shrinking");
+		return -1;
+	}
+	for (i = 0; i < sv->nw; i++) {
+		w = sv->w[i];
+		if ((nw = supervise_slot_new(sv, i)) == NULL) {
+			snprintf(err, errlen, "%s", strerror(errno));
+			return -1;	/* slots before i already moved */
+		}
+		nw->restarts = w->restarts;
+		sv->w[i] = nw;
+		ev_timer_stop(sv->loop, &w->respawn);
+		if (w->pid == -1) {
+			ev_timer_stop(sv->loop, &w->kill);
+			supervise_close_ipc(w);
+			free(w);
+		} else {
+			/* Serves what it has in flight on the old sockets. */
+			w->next = sv->old;
+			sv->old = w;
+			supervise_drain_worker(w);
+		}
+		if (supervise_spawn(nw) == -1)
+			supervise_schedule_respawn(nw);
+	}
+	log_info("workers restarted on the new listeners");
+	return 0;
+}
+
 const char *
 supervise_status_text(int status, char *buf, size_t buflen)
 {
@@ -620,6 +657,30 @@ supervise_trim(struct supervise *sv)
 	log_info("worker pool is now %d", sv->nw);
 }
 
+/* A worker replaced by supervise_relisten() ended: 1 when <pid> was one. */
+static int
+supervise_exited_old(struct supervise *sv, pid_t pid, int status)
+{
+	struct supervise_worker **pp, *w;
+	char why[128];
+
+	for (pp = &sv->old; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->pid != pid)
+			continue;
+		w = *pp;
+		*pp = w->next;
+		log_info("worker %d (pid %ld, old listeners) %s", w->id,
+		    (long)pid, supervise_status_text(status, why,
+		    sizeof(why)));
+		ev_timer_stop(sv->loop, &w->kill);
+		ev_timer_stop(sv->loop, &w->respawn);
+		supervise_close_ipc(w);
+		free(w);
+		return 1;
+	}
+	return 0;
+}
+
 void
 supervise_exited(struct supervise *sv, pid_t pid, int status)
 {
@@ -632,6 +693,8 @@ supervise_exited(struct supervise *sv, pid_t pid, int status)
 	for (i = 0; i < sv->nw; i++)
 		if (sv->w[i] != NULL && sv->w[i]->pid == pid)
 			w = sv->w[i];
+	if (w == NULL && supervise_exited_old(sv, pid, status))
+		goto done;
 	if (w == NULL) {
 		log_debug("reaped unknown child %ld", (long)pid);
 		return;
@@ -652,6 +715,7 @@ supervise_exited(struct supervise *sv, pid_t pid, int status)
 		supervise_trim(sv);
 	/* Someone gone may have been the last one we waited for. */
 	supervise_check_applied(sv);
+ done:
 	if (sv->stopping && supervise_live(sv) == 0 && sv->done != NULL) {
 		supervise_done_cb done = sv->done;
 
@@ -734,10 +798,13 @@ supervise_stop(struct supervise *sv, supervise_done_cb done, void *arg)
 int
 supervise_live(const struct supervise *sv)
 {
+	const struct supervise_worker *w;
 	int i, n = 0;
 
 	for (i = 0; i < sv->nw; i++)
 		if (sv->w[i] != NULL && sv->w[i]->pid != -1)
 			n++;
+	for (w = sv->old; w != NULL; w = w->next)
+		n++;
 	return n;
 }

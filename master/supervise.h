@@ -50,6 +50,7 @@ struct supervise_worker {
 	uint64_t		 acked;		/* last generation applied */
 	uint64_t		 conns;		/* from IPC_STATS */
 	uint64_t		 requests;
+	struct supervise_worker	*next;		/* on the old list */
 };
 
 typedef void (*supervise_done_cb)(void *arg);
@@ -67,6 +68,8 @@ struct supervise {
 	struct supervise_worker	**w;
 	int			 nw;		/* slots allocated */
 	int			 target;	/* slots wanted */
+	struct supervise_worker	*old;		/* draining, replaced by
+						 * supervise_relisten() */
 
 	int			 snap_fd;	/* current sealed memfd, -1 */
 	uint64_t		 snap_size;
@@ -102,6 +105,14 @@ int	supervise_start(struct supervise *sv, int n, char *err, size_t errlen);
  */
 int	supervise_resize(struct supervise *sv, int n, char *err,
 	    size_t errlen);
+
+/*
+ * The listener set behind <sv>'s listeners pointer was replaced (new
+ * addresses; same number of columns as slots): every running worker is
+ * drained and a replacement started at once on the new sockets.  0, or -1
+ * with <err> when the pool is still shrinking.
+ */
+int	supervise_relisten(struct supervise *sv, char *err, size_t errlen);
 
 /*
  * Takes ownership of the sealed memfd <fd> of <size> bytes holding
