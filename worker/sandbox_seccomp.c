@@ -17,6 +17,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -42,17 +44,12 @@ static const char *const sandbox_allow[] = {
 	"sendto",		/* send(): proxy.c, syslog(3) */
 	"recvmsg",		/* ipc_recv(): snapshot fds from the master */
 	"sendmsg",		/* ipc_send(): HELLO, ACK, STATS */
-	"accept4",		/* listener.c */
-	"accept",		/* listener.c fallback */
 	"connect",		/* upstream.c: non-blocking connect */
-	"getsockopt",		/* upstream.c: SO_ERROR after connect */
-	"setsockopt",		/* proxy.c/upstream.c: TCP_NODELAY, keepalive */
 	"getsockname",		/* proxy.c: X-Forwarded-Port */
 	"getpeername",		/* proxy.c: X-Forwarded-For */
 	"shutdown",		/* proxy.c: half-close */
 	"close",		/* every fd */
 	"fcntl",		/* O_NONBLOCK, F_GET_SEALS on snapshot memfd */
-	"ioctl",		/* FIONBIO/FIONREAD by libc helpers */
 	"lseek",		/* log.c: dprintf() attaches a FILE to fd 2 */
 
 	/* event loop: libev epoll backend */
@@ -102,7 +99,22 @@ static const struct {
 	{ "uname",	EPERM },	/* libc version probes */
 };
 
-/* Adds <name> with <action> and up to one argument comparison. */
+/* Socket options a worker may set or read: {level, name, caller}. */
+static const struct {
+	int		 level;
+	int		 name;
+	int		 get;		/* getsockopt, else setsockopt */
+} sandbox_sockopts[] = {
+	{ IPPROTO_TCP,	TCP_NODELAY,	0 },	/* listener.c, upstream.c */
+	{ IPPROTO_TCP,	TCP_KEEPIDLE,	0 },	/* upstream.c keepalive */
+	{ IPPROTO_TCP,	TCP_KEEPINTVL,	0 },	/* upstream.c keepalive */
+	{ IPPROTO_TCP,	TCP_KEEPCNT,	0 },	/* upstream.c keepalive */
+	{ SOL_SOCKET,	SO_KEEPALIVE,	0 },	/* proxy.c, upstream.c */
+	{ SOL_SOCKET,	SO_LINGER,	0 },	/* proxy.c: reset on abort */
+	{ SOL_SOCKET,	SO_ERROR,	1 },	/* upstream.c: connect result */
+};
+
+/* Adds <name> with <action> and up to two argument comparisons. */
 static int
 sandbox_rule(scmp_filter_ctx ctx, uint32_t action, const char *name,
     unsigned int narg, const struct scmp_arg_cmp *arg, char *err,
@@ -145,6 +157,19 @@ sandbox_filter(int mode, char *err, size_t errlen)
 		if (sandbox_rule(ctx, SCMP_ACT_ERRNO(sandbox_deny[i].error),
 		    sandbox_deny[i].name, 0, NULL, err, errlen) == -1)
 			goto bad;
+
+	/* listener.c: accept4(SOCK_NONBLOCK | SOCK_CLOEXEC) only. */
+	cmp[0] = SCMP_A3(SCMP_CMP_EQ, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (sandbox_rule(ctx, SCMP_ACT_ALLOW, "accept4", 1, cmp, err,
+	    errlen) == -1)
+		goto bad;
+	for (i = 0; i < UTIL_NELEM(sandbox_sockopts); i++) {
+		cmp[0] = SCMP_A1(SCMP_CMP_EQ, sandbox_sockopts[i].level);
+		cmp[1] = SCMP_A2(SCMP_CMP_EQ, sandbox_sockopts[i].name);
+		if (sandbox_rule(ctx, SCMP_ACT_ALLOW, sandbox_sockopts[i].get ?
+		    "getsockopt" : "setsockopt", 2, cmp, err, errlen) == -1)
+			goto bad;
+	}
 
 	/* upstream.c: TCP to IPv4 and IPv6 endpoints only. */
 	cmp[0] = SCMP_A0(SCMP_CMP_EQ, AF_INET);

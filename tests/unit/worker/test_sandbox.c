@@ -1,8 +1,8 @@
 /*
  * Unit tests for the worker sandbox (worker/sandbox_seccomp.c and
  * sandbox_priv.c): a forbidden call kills with SIGSYS under enforce, is
- * only logged under log, the socket family and PROT_EXEC argument filters
- * hold, and what a worker does (sockets, memory, time) still works.  Each
+ * only logged under log, the socket family, socket option and PROT_EXEC
+ * argument filters hold, and what a worker does (sockets, memory, time) still works.  Each
  * test runs in Check's forked child, so the filter never outlives it.  As
  * root the child first becomes nobody by hand, so that sandbox_enter()
  * takes the unprivileged path and needs no chroot directory.
@@ -13,6 +13,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <check.h>
 #include <errno.h>
@@ -72,6 +74,20 @@ START_TEST(test_exec_mapping_kills)
 }
 END_TEST
 
+START_TEST(test_unlisted_sockopt_kills)
+{
+	int fd, one = 1;
+
+	enter(CONF_SANDBOX_ENFORCE);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ck_abort_msg("SO_REUSEADDR survived the enforce filter");
+}
+END_TEST
+
 START_TEST(test_log_mode_allows)
 {
 	enter(CONF_SANDBOX_LOG);
@@ -125,6 +141,7 @@ sandbox_suite(void)
 #ifdef SANDBOX_SECCOMP
 	tcase_add_test_raise_signal(tc, test_forbidden_call_kills, SIGSYS);
 	tcase_add_test_raise_signal(tc, test_exec_mapping_kills, SIGSYS);
+	tcase_add_test_raise_signal(tc, test_unlisted_sockopt_kills, SIGSYS);
 	tcase_add_test(tc, test_log_mode_allows);
 	tcase_add_test(tc, test_unix_socket_refused);
 #endif
