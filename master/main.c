@@ -82,7 +82,8 @@ static struct {
 	ev_signal		 sighup, sigterm, sigint;
 	ev_child		 child;
 	ev_timer		 ctl_reopen;	/* not from inside a request */
-} m = { .pid_fd = -1 };
+	int			 ready_fd;	/* daemonize readiness */
+} m = { .pid_fd = -1, .ready_fd = -1 };
 
 static void	master_publish(void);
 static void	master_store_cb(void *, struct store *, int);
@@ -305,19 +306,37 @@ master_store_cb(void *arg, struct store *st, int nerrors)
 	master_publish();
 }
 
+/*
+ * fork, setsid, fork.  The process that ran us waits until the daemon
+ * says it started (master_ready()) and exits 0, or exits 1 when the daemon
+ * dies first, so that `ingressd && echo started` tells the truth.
+ */
 static void
 master_daemonize(void)
 {
-	int fd;
+	char c = 0;
+	int fd, pfd[2];
 
+	if (pipe2(pfd, O_CLOEXEC) == -1)
+		fatal("pipe");
 	switch (fork()) {
 	case -1:
 		fatal("fork");
 	case 0:
+		close(pfd[0]);
 		break;
 	default:
+		close(pfd[1]);
+		while (read(pfd[0], &c, 1) == -1 && errno == EINTR)
+			;
+		if (c != 'R') {
+			fprintf(stderr, "ingressd: failed to start, see the "
+			    "system log\n");
+			_exit(1);
+		}
 		_exit(0);
 	}
+	m.ready_fd = pfd[1];
 	if (setsid() == -1)
 		fatal("setsid");
 	switch (fork()) {
@@ -338,6 +357,18 @@ master_daemonize(void)
 	dup2(fd, STDERR_FILENO);
 	if (fd > STDERR_FILENO)
 		close(fd);
+}
+
+/* Tells the process waiting in master_daemonize() that we run. */
+static void
+master_ready(void)
+{
+	if (m.ready_fd == -1)
+		return;
+	if (write(m.ready_fd, "R", 1) != 1)
+		log_warn("readiness pipe");
+	close(m.ready_fd);
+	m.ready_fd = -1;
 }
 
 /*
@@ -563,6 +594,7 @@ main(int argc, char **argv)
 		    m.ls.l[ch].name, m.ls.l[ch].text);
 	log_info("ingressd %s started, pid %ld, %d workers,%s",
 	    PACKAGE_VERSION, (long)getpid(), m.conf.workers, err);
+	master_ready();
 
 	ev_run(m.loop, 0);
 
