@@ -359,6 +359,17 @@ master_daemonize(void)
 		close(fd);
 }
 
+/* A fatal() after the pid file was written must not leave it behind. */
+static void
+master_atexit(void)
+{
+	if (m.pid_file != NULL && m.pid_fd != -1) {
+		unlink(m.pid_file);
+		close(m.pid_fd);
+		m.pid_fd = -1;
+	}
+}
+
 /* Tells the process waiting in master_daemonize() that we run. */
 static void
 master_ready(void)
@@ -544,6 +555,8 @@ main(int argc, char **argv)
 	}
 	if (m.pid_fd != -1 && master_pidfile_write(err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	if (m.pid_fd != -1)
+		atexit(master_atexit);
 	signal(SIGPIPE, SIG_IGN);
 	m.started_ms = util_now_ms();
 	m.started = time(NULL);
@@ -668,10 +681,7 @@ master_stopped(void *arg)
 	log_info("all workers stopped");
 	control_close(m.ctl);
 	m.ctl = NULL;
-	if (m.pid_file != NULL) {
-		unlink(m.pid_file);
-		close(m.pid_fd);
-	}
+	master_atexit();
 	listeners_close(&m.ls);
 	ev_break(m.loop, EVBREAK_ALL);
 }
