@@ -27,7 +27,9 @@
  * chunked; a backend that does so anyway gets a 502 rather than a
  * de-chunking proxy.  A pooled upstream connection that fails before any
  * response byte is retried once on a fresh connection when no body byte
- * was sent yet (the body bytes already sent are gone from the buffer).
+ * was sent yet, or when the method is idempotent and every body byte sent
+ * is still in cin (they are kept until the response begins, as long as
+ * they fit; a larger body makes the request non-replayable).
  */
 #include "config.h"
 
@@ -156,6 +158,7 @@ struct proxy_conn {
 	uint64_t		 req_left;	/* length bytes unclassified */
 	uint64_t		 req_body_sent;
 	size_t			 cin_body;	/* cin bytes to send upstream */
+	size_t			 cin_kept;	/* of those, sent but kept */
 	struct http_chunked	 req_chunk;
 	int			 fail_status;	/* 502 or 504 so far */
 
@@ -193,6 +196,8 @@ struct proxy_conn {
 	unsigned		 req_head:1;	/* HEAD */
 	unsigned		 req_expect:1;
 	unsigned		 req_upgrade:1;
+	unsigned		 req_idempotent:1;
+	unsigned		 replay_lost:1;	/* sent body bytes dropped */
 };
 
 TAILQ_HEAD(proxy_conns, proxy_conn);
@@ -781,7 +786,7 @@ proxy_up_pending(const struct proxy_conn *c)
 	if (c->ufd == -1 || c->up_connecting || c->up_nowrite)
 		return 0;
 	return (c->hdir == HB_UP && c->hsent < BUF_LEN(c->hbuf)) ||
-	    (c->cin_body > 0 && (c->rstate == RS_BODY ||
+	    (c->cin_body > c->cin_kept && (c->rstate == RS_BODY ||
 	    c->rstate == RS_TUNNEL));
 }
 
@@ -794,7 +799,35 @@ static int
 proxy_can_retry(const struct proxy_conn *c)
 {
 	return c->up_reused && !c->retried && !c->resp_byte &&
-	    c->req_body_sent == 0 && c->pstate == PS_WAIT;
+	    c->pstate == PS_WAIT && (c->req_body_sent == 0 ||
+	    (c->req_idempotent && !c->replay_lost &&
+	    c->cin_kept == c->req_body_sent));
+}
+
+/*
+ * Body bytes sent on a pooled connection stay in cin (cin_kept) while an
+ * idempotent request may still be replayed; they go once the response
+ * begins, or when cin is full and the client must be read again.
+ */
+static int
+proxy_replay_keep(const struct proxy_conn *c)
+{
+	return c->up_reused && !c->retried && c->req_idempotent &&
+	    !c->replay_lost && !c->resp_byte && c->rstate == RS_BODY;
+}
+
+static void
+proxy_replay_release(struct proxy_conn *c, int lost)
+{
+	if (c->cin_kept == 0)
+		return;
+	c->cin->start += c->cin_kept;
+	c->cin_body -= c->cin_kept;
+	c->cin_kept = 0;
+	if (lost)
+		c->replay_lost = 1;
+	if (BUF_LEN(c->cin) == 0)
+		c->cin->start = c->cin->end = 0;
 }
 
 /*
@@ -824,6 +857,9 @@ proxy_up_fail(struct proxy_conn *c, int status, int connecting)
 		fd = upstream_connect((struct sockaddr *)&ep.addr, ep.addrlen,
 		    &inprogress);
 		if (fd != -1) {
+			/* The kept body bytes go again. */
+			c->cin_kept = 0;
+			c->req_body_sent = 0;
 			c->ufd = fd;
 			c->up_reused = 0;
 			c->up_connecting = inprogress;
@@ -908,6 +944,25 @@ proxy_upstream_start(struct proxy_conn *c)
  * Requests.
  */
 
+/* RFC 9110 9.2.2: methods a proxy may repeat. */
+static int
+proxy_idempotent(const char *m, size_t len)
+{
+	static const struct {
+		const char	*name;
+		size_t		 len;
+	} idem[] = {
+		{ "GET", 3 }, { "HEAD", 4 }, { "PUT", 3 }, { "DELETE", 6 },
+		{ "OPTIONS", 7 }, { "TRACE", 5 },
+	};
+	size_t i;
+
+	for (i = 0; i < UTIL_NELEM(idem); i++)
+		if (len == idem[i].len && memcmp(m, idem[i].name, len) == 0)
+			return 1;
+	return 0;
+}
+
 /* Answers the admin listener: GET /healthz only, for now. */
 static int
 proxy_admin(struct proxy_conn *c)
@@ -945,12 +1000,15 @@ proxy_request_start(struct proxy_conn *c, size_t headlen)
 	c->req_head = r->is_head;
 	c->req_expect = r->expect_continue && r->minor_version >= 1;
 	c->req_upgrade = r->upgrade;
+	c->req_idempotent = proxy_idempotent(r->method, r->method_len);
+	c->replay_lost = 0;
 	c->req_body = r->body;
 	c->req_left = r->body == HTTP_BODY_LENGTH ? r->content_length : 0;
 	c->req_body_sent = 0;
 	c->req_classified = r->body == HTTP_BODY_NONE ||
 	    (r->body == HTTP_BODY_LENGTH && r->content_length == 0);
 	c->cin_body = 0;
+	c->cin_kept = 0;
 	http_chunked_init(&c->req_chunk);
 	c->resp_byte = c->resp_started = c->resp_classified = 0;
 	c->retried = 0;
@@ -1154,6 +1212,7 @@ proxy_parse_response(struct proxy_conn *c)
 		c->rstate = RS_TUNNEL;
 		c->pstate = PS_TUNNEL;
 		c->cin_body = 0;
+	c->cin_kept = 0;
 		c->up_keep = 0;
 	} else {
 		if (c->req_http10 && r->body == HTTP_BODY_CHUNKED)
@@ -1266,6 +1325,7 @@ proxy_request_finish(struct proxy_conn *c)
 	c->rstate = RS_IDLE;
 	c->pstate = PS_NONE;
 	c->cin_body = 0;
+	c->cin_kept = 0;
 	c->uin_body = 0;
 	c->t_in = ev_now(c->loop);
 	if (BUF_LEN(c->cin) == 0)
@@ -1297,6 +1357,8 @@ proxy_step(struct proxy_conn *c)
 		c->pstate = PS_DONE;
 		return proxy_request_finish(c);
 	}
+	if (c->cin_kept > 0 && (c->resp_byte || c->cin->end == c->cin->cap))
+		proxy_replay_release(c, !c->resp_byte);
 	if ((r = proxy_request_body(c)) != 0) {
 		if (r == -1)
 			return -1;
@@ -1412,10 +1474,11 @@ proxy_up_write(struct proxy_conn *c)
 		iov[niov].iov_base = c->hbuf->data + c->hbuf->start + c->hsent;
 		iov[niov++].iov_len = hl;
 	}
-	if (c->cin_body > 0 && (c->rstate == RS_BODY ||
+	if (c->cin_body > c->cin_kept && (c->rstate == RS_BODY ||
 	    c->rstate == RS_TUNNEL)) {
-		iov[niov].iov_base = c->cin->data + c->cin->start;
-		iov[niov++].iov_len = c->cin_body;
+		iov[niov].iov_base = c->cin->data + c->cin->start +
+		    c->cin_kept;
+		iov[niov++].iov_len = c->cin_body - c->cin_kept;
 	}
 	if (niov == 0)
 		return 0;
@@ -1462,10 +1525,15 @@ proxy_up_write(struct proxy_conn *c)
 	n -= hl;
 	if (n == 0)
 		return 1;
-	c->cin->start += n;
-	c->cin_body -= n;
 	c->req_body_sent += n;
-	if (c->cin_body > 0)
+	if (proxy_replay_keep(c))
+		c->cin_kept += n;
+	else {
+		proxy_replay_release(c, 1);
+		c->cin->start += n;
+		c->cin_body -= n;
+	}
+	if (c->cin_body > c->cin_kept)
 		c->uw_blocked = 1;
 	if (BUF_LEN(c->cin) == 0)
 		c->cin->start = c->cin->end = 0;
