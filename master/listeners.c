@@ -68,7 +68,7 @@ listeners_bind(const struct listeners_entry *e, char *err, size_t errlen)
 
 int
 listeners_open(struct listeners *ls, const struct conf *c, int nslots,
-    char *err, size_t errlen)
+    struct listeners *reuse, char *err, size_t errlen)
 {
 	const struct conf_listen *cl[LISTENERS_MAX] = {
 		&c->http, &c->https, &c->admin
@@ -76,8 +76,10 @@ listeners_open(struct listeners *ls, const struct conf *c, int nslots,
 	static const char *const names[LISTENERS_MAX] = {
 		"http", "https", "admin"
 	};
-	struct listeners_entry *e;
-	size_t i;
+	struct listeners_entry *e, *r;
+	int from[LISTENERS_MAX];	/* index in <reuse>, or -1 */
+	size_t i, j;
+	int s;
 
 	memset(ls, 0, sizeof(*ls));
 	for (i = 0; i < LISTENERS_MAX; i++) {
@@ -94,11 +96,52 @@ listeners_open(struct listeners *ls, const struct conf *c, int nslots,
 		    "listen.https, listen.admin)");
 		return -1;
 	}
-	if (listeners_resize(ls, nslots, err, errlen) == -1) {
-		listeners_close(ls);
-		return -1;
+	if (nslots < 1)
+		nslots = 1;
+	for (i = 0; i < ls->nl; i++) {
+		e = &ls->l[i];
+		from[i] = -1;
+		for (j = 0; reuse != NULL && reuse->nslots == nslots &&
+		    j < reuse->nl; j++) {
+			r = &reuse->l[j];
+			if (r->fds != NULL && strcmp(r->name, e->name) == 0 &&
+			    r->addrlen == e->addrlen &&
+			    memcmp(&r->addr, &e->addr, e->addrlen) == 0) {
+				e->fds = r->fds;
+				r->fds = NULL;
+				from[i] = (int)j;
+				break;
+			}
+		}
+		if (e->fds != NULL)
+			continue;
+		if ((e->fds = calloc(nslots, sizeof(int))) == NULL) {
+			snprintf(err, errlen, "listeners: %s", strerror(errno));
+			goto bad;
+		}
+		for (s = 0; s < nslots; s++)
+			e->fds[s] = -1;
+		for (s = 0; s < nslots; s++)
+			if ((e->fds[s] = listeners_bind(e, err, errlen)) == -1)
+				goto bad;
 	}
+	ls->nslots = nslots;
 	return 0;
+ bad:
+	for (i = 0; i < ls->nl; i++) {
+		e = &ls->l[i];
+		if (from[i] != -1) {
+			reuse->l[from[i]].fds = e->fds;
+			continue;
+		}
+		for (s = 0; e->fds != NULL && s < nslots; s++)
+			if (e->fds[s] != -1)
+				close(e->fds[s]);
+		free(e->fds);
+		e->fds = NULL;
+	}
+	ls->nl = 0;
+	return -1;
 }
 
 /* 1 when the kernel moves queued connections of a closed REUSEPORT

@@ -35,12 +35,15 @@ struct listeners {
 };
 
 /*
- * Binds the enabled listeners of <c> for <nslots> workers.  Returns 0, or
- * -1 with "listen.http 0.0.0.0:80: bind: Permission denied" in <err>;
- * nothing stays open on failure.
+ * Binds the enabled listeners of <c> for <nslots> workers.  With <reuse>
+ * (a reload), a listener whose name and address are unchanged takes over
+ * <reuse>'s sockets instead of binding new ones, so that what is queued on
+ * them survives; they leave <reuse>.  Returns 0, or -1 with
+ * "listen.http 0.0.0.0:80: bind: Permission denied" in <err>; on failure
+ * nothing new stays open and <reuse> is as it was.
  */
 int	listeners_open(struct listeners *ls, const struct conf *c, int nslots,
-	    char *err, size_t errlen);
+	    struct listeners *reuse, char *err, size_t errlen);
 
 /*
  * Grows or shrinks the number of columns to <nslots>.  Growing binds new

@@ -544,7 +544,7 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	/* Bind before daemonizing, so that "Permission denied" reaches the
 	 * terminal that started us. */
-	if (listeners_open(&m.ls, &m.conf, m.conf.workers, err,
+	if (listeners_open(&m.ls, &m.conf, m.conf.workers, NULL, err,
 	    sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (sandbox_prepare(err, sizeof(err)) == -1)
@@ -694,6 +694,22 @@ master_streq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* Returns the sockets <from> took over from <to>, closes the rest. */
+static void
+master_give_back(struct listeners *from, struct listeners *to)
+{
+	size_t i, j;
+
+	for (i = 0; i < from->nl; i++)
+		for (j = 0; j < to->nl; j++)
+			if (to->l[j].fds == NULL &&
+			    strcmp(to->l[j].name, from->l[i].name) == 0) {
+				to->l[j].fds = from->l[i].fds;
+				from->l[i].fds = NULL;
+			}
+	listeners_close(from);
+}
+
 /*
  * Listen addresses changed: bind the new set (for as many slots as run
  * now), start workers on it and drain the old ones, which finish what they
@@ -710,16 +726,18 @@ master_relisten(const struct conf *nc)
 		    "shrinks: reload again to apply them");
 		return;
 	}
-	if (listeners_open(&nls, nc, m.sv.nw, err, sizeof(err)) == -1) {
+	if (listeners_open(&nls, nc, m.sv.nw, &m.ls, err, sizeof(err)) == -1) {
 		log_warnx("reload: %s; keeping the old listeners", err);
 		return;
 	}
 	old = m.ls;
 	m.ls = nls;
 	if (supervise_relisten(&m.sv, err, sizeof(err)) == -1) {
+		/* Only out of memory: the sockets taken over go back. */
 		log_warnx("reload: %s; keeping the old listeners", err);
-		listeners_close(&m.ls);
+		nls = m.ls;
 		m.ls = old;
+		master_give_back(&nls, &m.ls);
 		return;
 	}
 	/* The old workers hold their own copies until they drain. */
