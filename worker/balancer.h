@@ -46,8 +46,9 @@ struct balancer_pick {
  * index is relative to b->first_endpoint), or -1 when the backend has no
  * endpoint left to try or memory ran out.
  */
-int	balancer_pick(const struct snapshot *s, const struct snapshot_backend *b,
-	    const uint32_t *tried, size_t ntried, struct balancer_pick *out);
+int	balancer_pick(const struct snapshot *s,
+	    const struct snapshot_backend *b, const uint32_t *tried,
+	    size_t ntried, struct balancer_pick *out);
 
 /*
  * The core on plain arrays (unit tests, and the snapshot path above):

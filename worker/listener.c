@@ -118,8 +118,7 @@ listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			case ENOBUFS:
 			case ENOMEM:
 				if (!listener_emfile_logged) {
-					log_warn("accept: pausing %d ms",
-					    (int)(LISTENER_EMFILE_PAUSE * 1000));
+					log_warn("accept: pausing 100 ms");
 					listener_emfile_logged = 1;
 				}
 				listener_paused |= LISTENER_PAUSE_EMFILE;

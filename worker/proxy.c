@@ -165,7 +165,7 @@ struct proxy_conn {
 	/* response */
 	enum http_body_kind	 resp_body;
 	uint64_t		 resp_left;
-	size_t			 uin_body;	/* uin bytes to send the client */
+	size_t			 uin_body;	/* uin bytes for the client */
 	struct http_chunked	 resp_chunk;
 
 	/* the peer, for X-Forwarded-For */
@@ -201,7 +201,8 @@ struct proxy_conn {
 };
 
 TAILQ_HEAD(proxy_conns, proxy_conn);
-static struct proxy_conns	 proxy_conns = TAILQ_HEAD_INITIALIZER(proxy_conns);
+static struct proxy_conns	 proxy_conns =
+    TAILQ_HEAD_INITIALIZER(proxy_conns);
 static size_t			 proxy_nconns;
 static uint64_t			 proxy_nrequests;
 static struct proxy_buf		*proxy_free;
@@ -1303,7 +1304,8 @@ proxy_request_finish(struct proxy_conn *c)
 	struct snapshot_endpoint ep;
 
 	if (c->ufd != -1 && c->pstate == PS_DONE && c->up_keep &&
-	    !c->up_eof && !c->up_nowrite && c->rstate == RS_DONE && BUF_LEN(c->uin) == 0 &&
+	    !c->up_eof && !c->up_nowrite && c->rstate == RS_DONE &&
+	    BUF_LEN(c->uin) == 0 &&
 	    c->resp_body != HTTP_BODY_UNTIL_CLOSE && c->ws != NULL &&
 	    !worker_draining()) {
 		snapshot_backend(&c->ws->snap, c->backend, &b);

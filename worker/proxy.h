@@ -25,8 +25,9 @@ void	proxy_accept(struct ev_loop *loop, int fd, enum listener_kind kind);
  * and its own port, which saves two system calls per connection.
  * <local_port> is in host order (X-Forwarded-Port).
  */
-void	proxy_accept_peer(struct ev_loop *loop, int fd, enum listener_kind kind,
-	    const struct sockaddr *peer, socklen_t peerlen, uint16_t local_port);
+void	proxy_accept_peer(struct ev_loop *loop, int fd,
+	    enum listener_kind kind, const struct sockaddr *peer,
+	    socklen_t peerlen, uint16_t local_port);
 
 /*
  * Graceful drain: idle keep-alive connections are closed now, busy ones

@@ -42,7 +42,8 @@ struct upstream_idle;
 struct upstream_pool {
 	SLIST_ENTRY(upstream_pool)	 next;
 	struct upstream_key		 key;
-	TAILQ_HEAD(upstream_idle_head, upstream_idle) idle;	/* most recent first */
+	/* most recent first */
+	TAILQ_HEAD(upstream_idle_head, upstream_idle) idle;
 	uint32_t			 nidle;
 };
 

@@ -41,7 +41,8 @@ int	upstream_pool_get(struct ev_loop *loop, const struct sockaddr *sa,
 /*
  * Gives the idle keep-alive connection <fd> to the pool of <sa>, to be
  * closed after <idle_timeout_ms>.  <fd> must have stayed open since the
- * loop last watched it (it is re-watched without a new-fd check).  At most <max_idle> stay per endpoint
+ * loop last watched it (it is re-watched without a new-fd check).  At
+ * most <max_idle> stay per endpoint
  * (0: the fd is closed at once).  The pool owns <fd> afterwards, also on
  * failure (it is closed then).
  */
