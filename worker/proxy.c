@@ -738,6 +738,7 @@ proxy_local(struct proxy_conn *c, int status, int keep, const char *body)
 	proxy_upstream_close(c);
 	proxy_pick_done(c);
 	proxy_buf_put(&c->uin);
+	c->uin_body = 0;
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
 	    "Server: ingressd\r\nContent-Type: text/plain\r\n"
 	    "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
