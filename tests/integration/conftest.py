@@ -379,6 +379,14 @@ class Ingressd:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     break
+                dead = re.search(r".*worker \d+ .*(?:killed by|crash-looping).*",
+                                 self.log())
+                if dead:
+                    # fail fast: a worker dying at start fails every test
+                    self._kill()
+                    raise AssertionError(
+                        "a worker died at start: %s\nlog:\n%s" % (
+                            dead.group(0), self.log()[-3000:]))
                 if (self.generation() >= 1 and
                         len(self.worker_pids()) == self.workers and
                         self._answers()):
