@@ -433,6 +433,22 @@ proxy_mix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+/* Decimal <v> into <buf> (at least 6 bytes), unterminated; the length. */
+static size_t
+proxy_utoa(char *buf, uint16_t v)
+{
+	char tmp[8];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = '0' + v % 10;
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	return n;
+}
+
 /* 32 hex characters from the per-worker seed and a counter. */
 static void
 proxy_reqid_make(char out[32])
@@ -556,8 +572,8 @@ proxy_request_head(struct proxy_conn *c, const char *head, size_t headlen)
 	if (r->host != NULL && r->host_len <= 255)
 		proxy_add_header(b, "X-Forwarded-Host", 16, r->host,
 		    r->host_len);
-	snprintf(port, sizeof(port), "%u", (unsigned)c->lport);
-	proxy_add_header(b, "X-Forwarded-Port", 16, port, strlen(port));
+	proxy_add_header(b, "X-Forwarded-Port", 16, port,
+	    proxy_utoa(port, c->lport));
 	if (rid != NULL)
 		proxy_add_header(b, "X-Request-Id", 12, rid->value,
 		    rid->value_len);
@@ -587,9 +603,9 @@ proxy_response_head(struct proxy_conn *c, size_t headlen)
 	const struct http_header *h, *upgrade = NULL;
 	struct proxy_tokens t;
 	struct proxy_buf *b;
-	char line[32];
+	char line[16];
 	size_t i;
-	int server = 0, n;
+	int server = 0;
 
 	if ((b = proxy_buf_get(headlen + 256)) == NULL)
 		return -1;
@@ -598,8 +614,12 @@ proxy_response_head(struct proxy_conn *c, size_t headlen)
 	c->hdir = HB_CLIENT;
 	c->hsent = 0;
 
-	n = snprintf(line, sizeof(line), "HTTP/1.1 %03d ", r->status);
-	proxy_buf_add(b, line, n);
+	memcpy(line, "HTTP/1.1 ", 9);
+	line[9] = '0' + (r->status / 100) % 10;
+	line[10] = '0' + (r->status / 10) % 10;
+	line[11] = '0' + r->status % 10;
+	line[12] = ' ';
+	proxy_buf_add(b, line, 13);
 	proxy_buf_add(b, r->reason, r->reason_len);
 	BUF_ADDS(b, "\r\n");
 	proxy_conn_tokens(r->headers, r->nheaders, &t);
