@@ -636,7 +636,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     h.update(d)
         return total, (h.hexdigest() if h else None), chunked
 
-    def _start(self, code, headers=()):
+    def setup(self):
+        super().setup()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _start(self, code, headers=(), body=b""):
+        """Writes the head and <body> in one send, as real servers do."""
         b = self.server.backend
         self.send_response_only(code)
         if b.server_header:
@@ -646,7 +651,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if (self.headers.get("Connection") or "").lower() == "close":
             self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
+        self._headers_buffer.append(b"\r\n")
+        self.wfile.write(b"".join(self._headers_buffer) + body)
+        self._headers_buffer = []
 
     def _websocket(self):
         key = self.headers.get("Sec-WebSocket-Key", "")
@@ -703,9 +710,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._start(code, hdrs)
             else:
                 body = ("status %d from %s\n" % (code, b.name)).encode()
-                self._start(code, hdrs + [("Content-Length", str(len(body)))])
-                if not head:
-                    self.wfile.write(body)
+                self._start(code, hdrs + [("Content-Length", str(len(body)))],
+                            b"" if head else body)
             return
 
         if url.path == "/download":
@@ -758,9 +764,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self._start(code, [("Content-Type", "application/json"),
                            ("Content-Length", str(len(body))),
-                           ("X-Backend", b.name)] + extra)
-        if not head:
-            self.wfile.write(body)
+                           ("X-Backend", b.name)] + extra,
+                    b"" if head else body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = \
         do_OPTIONS = _dispatch
@@ -851,6 +856,7 @@ class Conn:
     def __init__(self, port, timeout=None):
         self.sock = socket.create_connection(("127.0.0.1", port),
                                              T if timeout is None else timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.eof = False
 

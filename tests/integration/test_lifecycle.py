@@ -304,3 +304,42 @@ def test_64_concurrent_connections(ingressd, backend):
     finally:
         for c in conns:
             c.close()
+
+
+def test_sigint_stops_gracefully(ingressd, backend):
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
+    assert route(d.port, "app.test") == "app"
+    d.signal(signal.SIGINT)
+    assert d.proc.wait(T + 3) == 0, d.log()[-2000:]
+    d.check_log_clean()
+
+
+# ------------------------------------------------------------- sandbox
+
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def test_workers_are_confined(ingressd, backend):
+    """Default sandbox (enforce): every worker runs under seccomp filter
+    mode with no_new_privs, chrooted, and, when started as root, not as
+    root; and it still proxies real traffic."""
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
+    for _ in range(3):
+        assert route(d.port, "app.test") == "app"
+    for pid in d.worker_pids():
+        st = proc_status(pid)
+        assert st.get("Seccomp") == "2", "worker %d Seccomp: %s" % (pid, st.get("Seccomp"))
+        assert st.get("NoNewPrivs") == "1", "worker %d NoNewPrivs: %s" % (pid, st.get("NoNewPrivs"))
+        if os.geteuid() == 0:
+            uids = st["Uid"].split()
+            assert "0" not in uids, "worker %d still has uid 0: %s" % (pid, uids)
+            assert os.readlink("/proc/%d/root" % pid) != "/", \
+                "worker %d is not chrooted" % pid
