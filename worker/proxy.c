@@ -245,6 +245,7 @@ proxy_buf_get(size_t size)
 	return b;
 }
 
+/* Returns *<bp> to the free list (or to malloc) and clears it. */
 static void
 proxy_buf_put(struct proxy_buf **bp)
 {
@@ -311,6 +312,7 @@ proxy_buf_add(struct proxy_buf *b, const void *p, size_t len)
  * Settings.
  */
 
+/* <v>, or <def> when the snapshot left it 0. */
 static uint32_t
 proxy_ms(uint32_t v, uint32_t def)
 {
@@ -652,6 +654,7 @@ proxy_response_head(struct proxy_conn *c, size_t headlen)
  * Connection life.
  */
 
+/* Closes the upstream connection of <c>, if any; never pools it. */
 static void
 proxy_upstream_close(struct proxy_conn *c)
 {
@@ -667,6 +670,7 @@ proxy_upstream_close(struct proxy_conn *c)
 	c->up_nowrite = 0;
 }
 
+/* Counts the request out of its endpoint's in-flight counter. */
 static void
 proxy_pick_done(struct proxy_conn *c)
 {
@@ -692,6 +696,10 @@ proxy_request_end(struct proxy_conn *c)
 	}
 }
 
+/*
+ * Closes the client connection <c> at once, with everything it holds, and
+ * frees it.  <c> is gone on return.
+ */
 static void
 proxy_close(struct proxy_conn *c)
 {
@@ -802,6 +810,7 @@ proxy_client_pending(const struct proxy_conn *c)
 	    c->uin_body > 0;
 }
 
+/* Bytes waiting for the upstream: request head, then body or tunnel. */
 static int
 proxy_up_pending(const struct proxy_conn *c)
 {
@@ -1563,6 +1572,12 @@ proxy_up_write(struct proxy_conn *c)
 	return 1;
 }
 
+/*
+ * Drives <c> after any event: steps the request until it stops changing,
+ * writes what can be written without blocking, repeats while that made
+ * progress, then sets the watchers and the timer.  Returns 0, or -1 when
+ * <c> was closed (and freed).
+ */
 static int
 proxy_pump(struct proxy_conn *c)
 {
@@ -1610,6 +1625,7 @@ proxy_want_client_read(const struct proxy_conn *c)
 	return c->cin->start > 0;
 }
 
+/* 1 when reading the upstream makes sense in this state. */
 static int
 proxy_want_up_read(const struct proxy_conn *c)
 {
@@ -1750,6 +1766,12 @@ proxy_watch(struct proxy_conn *c)
 	proxy_timer_update(c);
 }
 
+/*
+ * Client readable: reads into cin (the request head, body, pipelined
+ * requests or tunnel bytes), or discards while lingering.  EOF closes at
+ * once when no request is pending or a body is cut short; otherwise the
+ * request in flight finishes first.
+ */
 static void
 proxy_client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -1810,6 +1832,7 @@ proxy_client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	proxy_pump(c);
 }
 
+/* Client writable again: resume writing. */
 static void
 proxy_client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -1820,6 +1843,12 @@ proxy_client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	proxy_pump(c);
 }
 
+/*
+ * Upstream readable: reads into uin.  EOF or an error before the response
+ * head fails the attempt (retry, next endpoint or 502); EOF ends an
+ * until-close body or a tunnel; anything else mid-body truncates the
+ * response, so the client connection is aborted.
+ */
 static void
 proxy_up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -1866,6 +1895,7 @@ proxy_up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	proxy_pump(c);
 }
 
+/* Upstream writable: a pending connect finished, or resume writing. */
 static void
 proxy_up_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -1886,6 +1916,11 @@ proxy_up_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	proxy_pump(c);
 }
 
+/*
+ * The one timer of <c>: recomputes the deadline of the phase from the
+ * last-activity times (ev(3) "Be smart about timeouts") and acts only
+ * when it really passed: 408, 504, next endpoint, abort or a silent close.
+ */
 static void
 proxy_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
