@@ -26,6 +26,7 @@
 #include <ev.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "worker/worker.h"
 #include "worker/listener.h"
 #include "worker/proxy.h"
@@ -161,6 +162,11 @@ listener_add(struct ev_loop *loop, int fd, enum listener_kind kind)
 	if (nlisteners == 0)
 		ev_timer_init(&listener_emfile_timer, listener_emfile_cb,
 		    LISTENER_EMFILE_PAUSE, 0.);
+	/* accept4() must never block the loop, whatever the master did. */
+	if (util_set_nonblock(fd) == -1) {
+		log_warn("listener: O_NONBLOCK");
+		return -1;
+	}
 	l = &listeners[nlisteners];
 	memset(l, 0, sizeof(*l));
 	l->fd = fd;
