@@ -35,7 +35,6 @@
 
 #include <sys/types.h>
 #include <sys/queue.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
@@ -57,6 +56,7 @@
 #include "worker/balancer.h"
 #include "worker/listener.h"
 #include "worker/proxy.h"
+#include "worker/proxy_head.h"
 #include "worker/router.h"
 #include "worker/upstream.h"
 #include "worker/worker.h"
@@ -65,8 +65,6 @@
 #define PROXY_RESP_HEAD_MAX	65536	/* response head limit */
 #define PROXY_FREE_MAX		256	/* pooled buffers kept (4 MiB) */
 #define PROXY_LINGER		2.0	/* seconds draining a closed client */
-#define PROXY_REQID_MAX		128
-#define PROXY_CONN_TOKENS	16
 
 /* Used before the first snapshot and for zero values in one. */
 #define PROXY_DEF_HEADER_MS	60000
@@ -207,8 +205,6 @@ static size_t			 proxy_nconns;
 static uint64_t			 proxy_nrequests;
 static struct proxy_buf		*proxy_free;
 static size_t			 proxy_nfree;
-static uint64_t			 proxy_reqid_seed[2];
-static uint64_t			 proxy_reqid_counter;
 
 /* Parsed heads: used synchronously, so one of each per worker. */
 static struct http_request	 proxy_req;
@@ -334,319 +330,64 @@ proxy_settings(const struct proxy_conn *c)
 }
 
 /*
- * Heads.
+ * Heads (the rules themselves are in proxy_head.c).
  */
 
-/* Hop-by-hop fields we drop in both directions (RFC 9110 7.6.1), except
- * Transfer-Encoding, which stays as framing. */
-static int
-proxy_hop(const struct http_header *h)
-{
-	switch (h->name_len) {
-	case 2:
-		return util_strcaseeq(h->name, 2, "te", 2);
-	case 7:
-		return util_strcaseeq(h->name, 7, "upgrade", 7);
-	case 10:
-		return util_strcaseeq(h->name, 10, "connection", 10) ||
-		    util_strcaseeq(h->name, 10, "keep-alive", 10);
-	case 16:
-		return util_strcaseeq(h->name, 16, "proxy-connection", 16);
-	}
-	return 0;
-}
-
-struct proxy_tokens {
-	const char	*p[PROXY_CONN_TOKENS];
-	size_t		 len[PROXY_CONN_TOKENS];
-	size_t		 n;
-};
-
-/* Collects the options of every Connection field of <h>. */
-static void
-proxy_conn_tokens(const struct http_header *h, size_t nh,
-    struct proxy_tokens *t)
-{
-	const char *v, *e, *s;
-	size_t i;
-
-	t->n = 0;
-	for (i = 0; i < nh; i++) {
-		if (h[i].name_len != 10 ||
-		    !util_strcaseeq(h[i].name, 10, "connection", 10))
-			continue;
-		v = h[i].value;
-		e = v + h[i].value_len;
-		while (v < e && t->n < PROXY_CONN_TOKENS) {
-			while (v < e && (*v == ',' || *v == ' ' || *v == '\t'))
-				v++;
-			s = v;
-			while (v < e && *v != ',' && *v != ' ' && *v != '\t')
-				v++;
-			if (v > s) {
-				t->p[t->n] = s;
-				t->len[t->n++] = v - s;
-			}
-		}
-	}
-}
-
-/* 1 when <h> is named by a Connection option and must go; framing and
- * Host never do. */
-static int
-proxy_conn_named(const struct http_header *h, const struct proxy_tokens *t)
-{
-	size_t i;
-
-	if (t->n == 0)
-		return 0;
-	if (util_strcaseeq(h->name, h->name_len, "content-length", 14) ||
-	    util_strcaseeq(h->name, h->name_len, "transfer-encoding", 17) ||
-	    util_strcaseeq(h->name, h->name_len, "host", 4))
-		return 0;
-	for (i = 0; i < t->n; i++)
-		if (util_strcaseeq(h->name, h->name_len, t->p[i], t->len[i]))
-			return 1;
-	return 0;
-}
-
-static int
-proxy_name_is(const struct http_header *h, const char *name, size_t len)
-{
-	return h->name_len == len && util_strcaseeq(h->name, len, name, len);
-}
-
-static void
-proxy_add_header(struct proxy_buf *b, const char *name, size_t nlen,
-    const char *value, size_t vlen)
-{
-	proxy_buf_add(b, name, nlen);
-	BUF_ADDS(b, ": ");
-	proxy_buf_add(b, value, vlen);
-	BUF_ADDS(b, "\r\n");
-}
-
-static uint64_t
-proxy_mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-/* Decimal <v> into <buf> (at least 6 bytes), unterminated; the length. */
-static size_t
-proxy_utoa(char *buf, uint16_t v)
-{
-	char tmp[8];
-	size_t n = 0, i;
-
-	do {
-		tmp[n++] = '0' + v % 10;
-		v /= 10;
-	} while (v != 0);
-	for (i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
-	return n;
-}
-
-/* 32 hex characters from the per-worker seed and a counter. */
-static void
-proxy_reqid_make(char out[32])
-{
-	static const char hex[] = "0123456789abcdef";
-	uint64_t a, b;
-	int i;
-
-	if (proxy_reqid_seed[0] == 0 && proxy_reqid_seed[1] == 0) {
-		if (getrandom(proxy_reqid_seed, sizeof(proxy_reqid_seed),
-		    GRND_NONBLOCK) != sizeof(proxy_reqid_seed)) {
-			proxy_reqid_seed[0] = proxy_mix64(util_now_ms() ^
-			    ((uint64_t)getpid() << 32));
-			proxy_reqid_seed[1] = proxy_mix64(
-			    (uint64_t)(uintptr_t)&a ^ proxy_reqid_seed[0]);
-		}
-	}
-	proxy_reqid_counter++;
-	a = proxy_mix64(proxy_reqid_seed[0] ^ proxy_reqid_counter);
-	b = proxy_mix64(proxy_reqid_seed[1] + proxy_reqid_counter);
-	for (i = 0; i < 16; i++) {
-		out[i] = hex[(a >> (60 - 4 * i)) & 0xf];
-		out[16 + i] = hex[(b >> (60 - 4 * i)) & 0xf];
-	}
-}
-
-static int
-proxy_reqid_sane(const char *v, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > PROXY_REQID_MAX)
-		return 0;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
-			return 0;
-	return 1;
-}
-
 /*
- * Writes the request head for the upstream into c->hbuf from the parsed
- * proxy_req whose <headlen> bytes start <head>: the request line as sent,
- * the fields minus hop-by-hop ones and our X-Forwarded-* (client copies
- * dropped, X-Forwarded-For appended to), X-Request-Id, and Connection.
- * Returns 0, or -1 when out of memory.
+ * Writes the upstream request head for the parsed proxy_req, whose
+ * <headlen> bytes start at <head>, into a fresh c->hbuf.  0, or -1 when
+ * out of memory.
  */
 static int
 proxy_request_head(struct proxy_conn *c, const char *head, size_t headlen)
 {
-	const struct http_request *r = &proxy_req;
-	const struct http_header *h, *upgrade = NULL, *rid = NULL;
-	struct proxy_tokens t;
 	struct proxy_buf *b;
-	char ip[INET6_ADDRSTRLEN], port[8], gen[32];
-	const char *eol;
-	size_t i, xfflen = 0, need;
-	int nxff = 0;
+	char ip[INET6_ADDRSTRLEN];
+	size_t n;
 
-	for (i = 0; i < r->nheaders; i++)
-		if (proxy_name_is(&r->headers[i], "x-forwarded-for", 15))
-			xfflen += r->headers[i].value_len + 2;
-	need = headlen + xfflen + 1024 + PROXY_REQID_MAX;
-	if ((b = proxy_buf_get(need)) == NULL)
+	if (inet_ntop(c->peer_family == 6 ? AF_INET6 : AF_INET, c->peer_addr,
+	    ip, sizeof(ip)) == NULL)
+		util_strlcpy(ip, "unknown", sizeof(ip));
+	if ((b = proxy_buf_get(proxy_head_request_size(&proxy_req,
+	    headlen))) == NULL)
 		return -1;
+	n = proxy_head_request(b->data, b->cap, &proxy_req, head, headlen, ip,
+	    c->lport);
+	if (n == 0) {
+		proxy_buf_put(&b);
+		return -1;
+	}
+	b->end = n;
 	proxy_buf_put(&c->hbuf);
 	c->hbuf = b;
 	c->hdir = HB_UP;
 	c->hsent = 0;
 	c->head_sent = 0;
-
-	/* The request line exactly as sent, CRLF included. */
-	if ((eol = memchr(head, '\n', headlen)) == NULL)
-		eol = head + headlen - 1;
-	proxy_buf_add(b, head, eol - head + 1);
-
-	proxy_conn_tokens(r->headers, r->nheaders, &t);
-	for (i = 0; i < r->nheaders; i++) {
-		h = &r->headers[i];
-		if (proxy_name_is(h, "upgrade", 7))
-			upgrade = h;
-		if (proxy_hop(h) || proxy_conn_named(h, &t))
-			continue;
-		if (h->name_len > 12 && (h->name[0] == 'x' ||
-		    h->name[0] == 'X')) {
-			if (proxy_name_is(h, "x-forwarded-for", 15)) {
-				nxff++;
-				continue;
-			}
-			if (proxy_name_is(h, "x-forwarded-proto", 17) ||
-			    proxy_name_is(h, "x-forwarded-host", 16) ||
-			    proxy_name_is(h, "x-forwarded-port", 16))
-				continue;
-		}
-		if (proxy_name_is(h, "x-request-id", 12)) {
-			if (rid == NULL && proxy_reqid_sane(h->value,
-			    h->value_len))
-				rid = h;
-			continue;
-		}
-		proxy_add_header(b, h->name, h->name_len, h->value,
-		    h->value_len);
-	}
-
-	/* X-Forwarded-For: every earlier value, then the peer. */
-	if (inet_ntop(c->peer_family == 6 ? AF_INET6 : AF_INET, c->peer_addr,
-	    ip, sizeof(ip)) == NULL)
-		util_strlcpy(ip, "unknown", sizeof(ip));
-	BUF_ADDS(b, "X-Forwarded-For: ");
-	if (nxff > 0) {
-		for (i = 0; i < r->nheaders; i++) {
-			h = &r->headers[i];
-			if (!proxy_name_is(h, "x-forwarded-for", 15) ||
-			    h->value_len == 0)
-				continue;
-			proxy_buf_add(b, h->value, h->value_len);
-			BUF_ADDS(b, ", ");
-		}
-	}
-	proxy_buf_add(b, ip, strlen(ip));
-	BUF_ADDS(b, "\r\nX-Forwarded-Proto: http\r\n");
-	if (r->host != NULL && r->host_len <= 255)
-		proxy_add_header(b, "X-Forwarded-Host", 16, r->host,
-		    r->host_len);
-	proxy_add_header(b, "X-Forwarded-Port", 16, port,
-	    proxy_utoa(port, c->lport));
-	if (rid != NULL)
-		proxy_add_header(b, "X-Request-Id", 12, rid->value,
-		    rid->value_len);
-	else {
-		proxy_reqid_make(gen);
-		proxy_add_header(b, "X-Request-Id", 12, gen, sizeof(gen));
-	}
-	if (r->upgrade && upgrade != NULL && upgrade->value_len <= 255) {
-		proxy_add_header(b, "Upgrade", 7, upgrade->value,
-		    upgrade->value_len);
-		BUF_ADDS(b, "Connection: upgrade\r\n\r\n");
-	} else
-		BUF_ADDS(b, "Connection: keep-alive\r\n\r\n");
 	return 0;
 }
 
 /*
- * Writes the response head for the client into c->hbuf from proxy_resp:
- * an HTTP/1.1 status line with the backend's code and reason, the fields
- * minus hop-by-hop ones, Server when the backend sent none, and
- * Connection (upgrade for a 101, else keep-alive or close).  0 or -1.
+ * Writes the client response head for the parsed proxy_resp (<headlen>
+ * bytes as received) into a fresh c->hbuf.  0 or -1.
  */
 static int
 proxy_response_head(struct proxy_conn *c, size_t headlen)
 {
-	const struct http_response *r = &proxy_resp;
-	const struct http_header *h, *upgrade = NULL;
-	struct proxy_tokens t;
 	struct proxy_buf *b;
-	char line[16];
-	size_t i;
-	int server = 0;
+	size_t n;
 
-	if ((b = proxy_buf_get(headlen + 256)) == NULL)
+	if ((b = proxy_buf_get(proxy_head_response_size(headlen))) == NULL)
 		return -1;
+	n = proxy_head_response(b->data, b->cap, &proxy_resp, c->close_after);
+	if (n == 0) {
+		proxy_buf_put(&b);
+		return -1;
+	}
+	b->end = n;
 	proxy_buf_put(&c->hbuf);
 	c->hbuf = b;
 	c->hdir = HB_CLIENT;
 	c->hsent = 0;
-
-	memcpy(line, "HTTP/1.1 ", 9);
-	line[9] = '0' + (r->status / 100) % 10;
-	line[10] = '0' + (r->status / 10) % 10;
-	line[11] = '0' + r->status % 10;
-	line[12] = ' ';
-	proxy_buf_add(b, line, 13);
-	proxy_buf_add(b, r->reason, r->reason_len);
-	BUF_ADDS(b, "\r\n");
-	proxy_conn_tokens(r->headers, r->nheaders, &t);
-	for (i = 0; i < r->nheaders; i++) {
-		h = &r->headers[i];
-		if (proxy_name_is(h, "upgrade", 7))
-			upgrade = h;
-		if (proxy_hop(h) || proxy_conn_named(h, &t))
-			continue;
-		if (proxy_name_is(h, "server", 6))
-			server = 1;
-		proxy_add_header(b, h->name, h->name_len, h->value,
-		    h->value_len);
-	}
-	if (!server)
-		BUF_ADDS(b, "Server: ingressd\r\n");
-	if (r->status == 101) {
-		if (upgrade != NULL)
-			proxy_add_header(b, "Upgrade", 7, upgrade->value,
-			    upgrade->value_len);
-		BUF_ADDS(b, "Connection: upgrade\r\n\r\n");
-	} else if (c->close_after)
-		BUF_ADDS(b, "Connection: close\r\n\r\n");
-	else
-		BUF_ADDS(b, "Connection: keep-alive\r\n\r\n");
 	return 0;
 }
 
