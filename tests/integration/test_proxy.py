@@ -298,3 +298,15 @@ def test_dead_endpoint_skipped(ingressd, backend):
     for _ in range(10):
         r = get(d.port, "dead.test")
         assert r.status == 200 and r.backend == "live", r
+
+
+def test_connection_close_and_http10(ingressd, backend):
+    d, b = one_route(ingressd, backend)
+    with Conn(d.port) as c:
+        r = c.roundtrip("GET", "/", "app.test", [("Connection", "close")])
+        assert r.status == 200 and c.closed_within()
+    with Conn(d.port) as c:
+        c.send(b"GET /ten HTTP/1.0\r\nHost: app.test\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.json()["path"] == "/ten"
+        assert c.closed_within()
