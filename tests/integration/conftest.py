@@ -575,7 +575,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def handle(self):
         b = self.server.backend
-        if b.behavior == "garbage":
+        if b.behavior in ("garbage", "raw"):
             self.request.settimeout(T)
             head = b""
             try:
@@ -584,7 +584,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     if not d:
                         break
                     head += d
-                self.request.sendall(b"this is \x00 not HTTP at all\r\n\r\n")
+                with b.lock:
+                    b.requests += 1
+                self.request.sendall(b.raw if b.behavior == "raw" else
+                                     b"this is \x00 not HTTP at all\r\n\r\n")
+                if b.behavior == "raw":
+                    time.sleep(0.2)     # let the proxy judge the bytes
             except OSError:
                 pass
             return
@@ -714,6 +719,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                             b"" if head else body)
             return
 
+        if url.path == "/untilclose":
+            # a response delimited by closing the connection (no length)
+            n = int(q.get("n", ["0"])[0])
+            self.send_response_only(200)
+            self.send_header("X-Backend", b.name)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            block = b"u" * CHUNK
+            left = n
+            while left and not head:
+                d = block[:min(left, CHUNK)]
+                self.wfile.write(d)
+                left -= len(d)
+            return
+
         if url.path == "/download":
             n = int(q.get("n", ["0"])[0])
             chunked = "chunked" in q
@@ -776,13 +797,16 @@ class Backend:
 
     behavior: "echo" (default: JSON description of the request; also the
     paths /status/N, /download?n=N[&chunked], /chunked?n=N, /hang,
+    /untilclose?n=N (no length: the close ends the body),
     ?delay=S, ?h=Name:Value, WebSocket echo on Upgrade), "hang" (never
     answers), "close" (closes each connection at once), "garbage" (answers
-    with bytes that are not HTTP).  Counts connections and requests."""
+    with bytes that are not HTTP), "raw" (answers any request with the bytes
+    <raw>, then closes).  Counts connections and requests."""
 
     def __init__(self, name, behavior="echo", status=200, delay=0.0,
-                 server_header="echo-backend"):
+                 server_header="echo-backend", raw=b""):
         self.name = name
+        self.raw = raw
         self.behavior = behavior
         self.status = status
         self.delay = delay

@@ -181,3 +181,28 @@ def test_errors_keep_connection_when_safe(ingressd, backend):
     with Conn(d.port) as c:
         assert c.roundtrip("GET", "/", "nope.test").status == 404
         assert c.roundtrip("GET", "/", "app.test").status == 200
+
+
+BAD_RESPONSES = {
+    "cl_and_te": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+    "differing_cl": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                     b"Content-Length: 7\r\n\r\nhello"),
+    "bad_status_line": b"HTTP/1.1 two hundred OK\r\nContent-Length: 0\r\n\r\n",
+    "bad_header": b"HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 0\r\n\r\n",
+    "obs_fold": b"HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 0\r\n\r\n",
+    "negative_cl": b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n",
+    "truncated_head": b"HTTP/1.1 200 OK\r\nContent-Len",
+}
+
+
+def test_502_bad_backend_responses(ingressd, backend):
+    docs = []
+    for name, raw in BAD_RESPONSES.items():
+        b = backend(name, behavior="raw", raw=raw)
+        docs += simple_route(name.replace("_", "-") + ".test",
+                             name.replace("_", "-"), [b])
+    d = ingressd(manifests={"a.yaml": docs})
+    for name in BAD_RESPONSES:
+        r = get(d.port, name.replace("_", "-") + ".test")
+        assert r.status == 502, "%s: %r" % (name, r)

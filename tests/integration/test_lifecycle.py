@@ -343,3 +343,19 @@ def test_workers_are_confined(ingressd, backend):
             assert "0" not in uids, "worker %d still has uid 0: %s" % (pid, uids)
             assert os.readlink("/proc/%d/root" % pid) != "/", \
                 "worker %d is not chrooted" % pid
+
+
+def test_respawned_worker_gets_current_snapshot(ingressd, backend):
+    b1, b2 = backend("one"), backend("two")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b1])},
+                 allow_worker_restarts=True)
+    d.apply({"a.yaml": simple_route("app.test", "app", [b2]),
+             "b.yaml": simple_route("new.test", "new", [b1])})
+    for victim in list(d.worker_pids()):
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: victim not in d.worker_pids() and
+                   len(d.worker_pids()) == 2, what="replacement worker")
+    # every worker now is a replacement: each must serve the current routes
+    for _ in range(10):
+        assert route(d.port, "app.test") == "two"
+        assert route(d.port, "new.test") == "one"

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from conftest import (T, Conn, closed_port, get, proc_rss_kib, route,
+from conftest import (T, Conn, closed_port, get, ingress, path, proc_rss_kib, route, rule,
                       simple_route, ws_accept, ws_frame, ws_read_frame)
 
 GiB = 1 << 30
@@ -310,3 +310,29 @@ def test_connection_close_and_http10(ingressd, backend):
         r = c.read_response()
         assert r.status == 200 and r.json()["path"] == "/ten"
         assert c.closed_within()
+
+
+def test_response_until_close(ingressd, backend):
+    d, b = one_route(ingressd, backend)
+    got = [0]
+
+    def sink(data):
+        got[0] += len(data)
+    with Conn(d.port) as c:
+        c.request("GET", "/untilclose?n=3000000", "app.test")
+        r = c.read_response(sink=sink)
+        assert r.status == 200 and got[0] == 3000000
+        if (r.header("Transfer-Encoding") or "").lower() == "chunked":
+            # re-framed for the client: the connection may live on
+            assert c.roundtrip("GET", "/after", "app.test").status == 200
+
+
+def test_external_name_service(ingressd, backend):
+    b = backend("ext")
+    svc = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "ext", "namespace": "default"},
+           "spec": {"type": "ExternalName", "externalName": "localhost"}}
+    ing = ingress("ext", [rule("ext.test", path("/", "ext", b.port))])
+    d = ingressd(manifests={"a.yaml": [ing, svc]})
+    r = get(d.port, "ext.test")
+    assert r.status == 200 and r.backend == "ext", r
