@@ -186,7 +186,8 @@ cmd_test() {
 		rc=1
 	fi
 	say "integration tests (pytest)"
-	INGRESSD_BIN="$ROOT/build/ingressd" "$PY" -m pytest -q \
+	PYTHONDONTWRITEBYTECODE=1 INGRESSD_BIN="$ROOT/build/ingressd" \
+	    "$PY" -m pytest -q \
 	    -p no:cacheprovider tests/integration || rc=1
 	return $rc
 }
