@@ -24,8 +24,9 @@
  *
  * Choices: the request line goes upstream as sent, so an HTTP/1.0 request
  * reaches the backend as HTTP/1.0 and RFC 9112 forbids it to answer
- * chunked; a backend that does so anyway gets a 502 rather than a
- * de-chunking proxy.  A pooled upstream connection that fails before any
+ * chunked; a backend that does so anyway has its body decoded on the fly
+ * for that client, which then sees the end of the body as the close.  A
+ * pooled upstream connection that fails before any
  * response byte is retried once on a fresh connection when no body byte
  * was sent yet, or when the method is idempotent and every body byte sent
  * is still in cin (they are kept until the response begins, as long as
@@ -100,6 +101,14 @@ enum proxy_pstate {
 	PS_BODY,		/* response body streaming to the client */
 	PS_DONE,		/* response fully classified */
 	PS_TUNNEL,		/* after 101 */
+};
+
+enum proxy_dechunk {
+	DC_SIZE = 0,		/* chunk size digits */
+	DC_EXT,			/* chunk extensions, up to LF */
+	DC_DATA,		/* resp_left data bytes */
+	DC_DATA_END,		/* CRLF after the data */
+	DC_TRAILER,		/* after the last chunk */
 };
 
 enum proxy_hdir {
@@ -191,6 +200,9 @@ struct proxy_conn {
 	unsigned		 resp_classified:1;
 	unsigned		 req_keep_alive:1;
 	unsigned		 req_http10:1;
+	unsigned		 dechunk:1;	/* chunked to an HTTP/1.0 client */
+	unsigned		 dc_line:1;	/* trailer line not empty */
+	unsigned		 dc_state:3;	/* enum proxy_dechunk */
 	unsigned		 req_head:1;	/* HEAD */
 	unsigned		 req_expect:1;
 	unsigned		 req_upgrade:1;
@@ -378,7 +390,8 @@ proxy_response_head(struct proxy_conn *c, size_t headlen)
 
 	if ((b = proxy_buf_get(proxy_head_response_size(headlen))) == NULL)
 		return -1;
-	n = proxy_head_response(b->data, b->cap, &proxy_resp, c->close_after);
+	n = proxy_head_response(b->data, b->cap, &proxy_resp, c->close_after,
+	    c->dechunk);
 	if (n == 0) {
 		proxy_buf_put(&b);
 		return -1;
@@ -769,6 +782,7 @@ proxy_request_start(struct proxy_conn *c, size_t headlen)
 	c->fresh = 0;
 	c->req_keep_alive = r->keep_alive;
 	c->req_http10 = r->minor_version == 0;
+	c->dechunk = 0;
 	c->req_head = r->is_head;
 	c->req_expect = r->expect_continue && r->minor_version >= 1;
 	c->req_upgrade = r->upgrade;
@@ -984,11 +998,14 @@ proxy_parse_response(struct proxy_conn *c)
 		c->rstate = RS_TUNNEL;
 		c->pstate = PS_TUNNEL;
 		c->cin_body = 0;
-	c->cin_kept = 0;
+		c->cin_kept = 0;
 		c->up_keep = 0;
 	} else {
-		if (c->req_http10 && r->body == HTTP_BODY_CHUNKED)
-			goto bad;
+		/* HTTP/1.0 has no chunked coding: the body goes decoded,
+		 * delimited by the close. */
+		c->dechunk = c->req_http10 && r->body == HTTP_BODY_CHUNKED;
+		c->dc_state = DC_SIZE;
+		c->dc_line = 0;
 		c->up_keep = r->keep_alive;
 		if (c->rstate == RS_BODY && c->req_expect &&
 		    c->req_body_sent == 0) {
@@ -1023,12 +1040,75 @@ bad:
 	return proxy_abort(c);
 }
 
+/*
+ * Decodes in place the <len> chunked-body bytes at <p>, which the chunked
+ * scanner already validated (sizes, CRLFs, limits): keeps the chunk data,
+ * drops sizes, extensions, CRLFs and trailers.  The chunk size left is in
+ * c->resp_left.  Returns how many data bytes now start at <p>.
+ */
+static size_t
+proxy_dechunk(struct proxy_conn *c, char *p, size_t len)
+{
+	size_t i = 0, out = 0, k;
+	char ch;
+
+	while (i < len) {
+		switch (c->dc_state) {
+		case DC_SIZE:
+			ch = p[i++];
+			if (ch >= '0' && ch <= '9')
+				c->resp_left = c->resp_left * 16 + (ch - '0');
+			else if (ch >= 'a' && ch <= 'f')
+				c->resp_left = c->resp_left * 16 +
+				    (ch - 'a' + 10);
+			else if (ch >= 'A' && ch <= 'F')
+				c->resp_left = c->resp_left * 16 +
+				    (ch - 'A' + 10);
+			else if (ch == '\n')
+				c->dc_state = c->resp_left ? DC_DATA :
+				    DC_TRAILER;
+			else if (ch != '\r')
+				c->dc_state = DC_EXT;
+			break;
+		case DC_EXT:
+			if (p[i++] == '\n')
+				c->dc_state = c->resp_left ? DC_DATA :
+				    DC_TRAILER;
+			break;
+		case DC_DATA:
+			k = len - i;
+			if (k > c->resp_left)
+				k = c->resp_left;
+			memmove(p + out, p + i, k);
+			out += k;
+			i += k;
+			c->resp_left -= k;
+			if (c->resp_left == 0)
+				c->dc_state = DC_DATA_END;
+			break;
+		case DC_DATA_END:
+			if (p[i++] == '\n')
+				c->dc_state = DC_SIZE;
+			break;
+		default:	/* DC_TRAILER: lines up to an empty one */
+			ch = p[i++];
+			if (ch == '\n')
+				c->dc_line = 0;
+			else if (ch != '\r')
+				c->dc_line = 1;
+			break;
+		}
+	}
+	return out;
+}
+
 /* Classifies new uin bytes as response body.  1, 0, or -1 (closed). */
 static int
 proxy_response_body(struct proxy_conn *c)
 {
-	size_t avail = BUF_LEN(c->uin) - c->uin_body;
+	size_t avail = BUF_LEN(c->uin) - c->uin_body, m;
 	ssize_t n;
+	char *p;
 	int done = 0;
 
 	if (c->pstate == PS_TUNNEL) {
@@ -1046,11 +1126,18 @@ proxy_response_body(struct proxy_conn *c)
 		c->resp_classified = c->resp_left == 0;
 		return 1;
 	case HTTP_BODY_CHUNKED:
-		n = http_chunked_scan(&c->resp_chunk, c->uin->data +
-		    c->uin->start + c->uin_body, avail, &done);
+		p = c->uin->data + c->uin->start + c->uin_body;
+		n = http_chunked_scan(&c->resp_chunk, p, avail, &done);
 		if (n == -1)
 			return proxy_abort(c);
-		c->uin_body += n;
+		if (c->dechunk) {
+			m = proxy_dechunk(c, p, n);
+			/* Close the gap the framing left. */
+			memmove(p + m, p + n, avail - n);
+			c->uin->end -= n - m;
+			c->uin_body += m;
+		} else
+			c->uin_body += n;
 		c->resp_classified = done;
 		return n > 0 || done;
 	case HTTP_BODY_UNTIL_CLOSE:

@@ -292,7 +292,7 @@ proxy_head_response_size(size_t headlen)
 
 size_t
 proxy_head_response(char *out, size_t outlen, const struct http_response *r,
-    int close)
+    int close, int dechunk)
 {
 	struct proxy_head_out o = { out, 0, outlen, 0 };
 	const struct http_header *h, *upgrade = NULL;
@@ -315,6 +315,8 @@ proxy_head_response(char *out, size_t outlen, const struct http_response *r,
 		if (proxy_head_is(h, "upgrade", 7))
 			upgrade = h;
 		if (proxy_head_hop(h) || proxy_head_named(h, &t))
+			continue;
+		if (dechunk && proxy_head_is(h, "transfer-encoding", 17))
 			continue;
 		if (proxy_head_is(h, "server", 6))
 			server = 1;

@@ -46,10 +46,12 @@ size_t	proxy_head_response_size(size_t headlen);
  * backend's status and reason, its fields minus hop-by-hop ones,
  * "Server: ingressd" when it sent no Server, and Connection: upgrade
  * (with Upgrade) for a 101, else close when <close>, else keep-alive.
- * Returns the length, or 0 when <outlen> is too small.
+ * <dechunk> drops Transfer-Encoding (the proxy decodes a chunked body for
+ * an HTTP/1.0 client).  Returns the length, or 0 when <outlen> is too
+ * small.
  */
 size_t	proxy_head_response(char *out, size_t outlen,
-	    const struct http_response *r, int close);
+	    const struct http_response *r, int close, int dechunk);
 
 /* A new request id: PROXY_HEAD_REQID_LEN hex characters, no NUL. */
 void	proxy_head_reqid(char out[PROXY_HEAD_REQID_LEN]);

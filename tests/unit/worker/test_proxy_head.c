@@ -41,7 +41,7 @@ rewrite_request(const char *raw, const char *ip, uint16_t port)
 }
 
 static size_t
-rewrite_response(const char *raw, int close)
+rewrite_response(const char *raw, int close, int dechunk)
 {
 	struct http_limits lim = { 65536, 100 };
 	int status = 0, n;
@@ -50,7 +50,7 @@ rewrite_response(const char *raw, int close)
 	n = http_parse_response(raw, strlen(raw), &lim, 0, &resp, &status);
 	ck_assert_msg(n > 0, "parse: %d status %d", n, status);
 	len = proxy_head_response(out, proxy_head_response_size(n), &resp,
-	    close);
+	    close, dechunk);
 	ck_assert_uint_gt(len, 0);
 	out[len] = '\0';
 	return len;
@@ -204,7 +204,7 @@ START_TEST(test_response)
 {
 	rewrite_response("HTTP/1.0 404 Nope\r\nContent-Length: 3\r\n"
 	    "Keep-Alive: timeout=5\r\nConnection: keep-alive, X-Hop\r\n"
-	    "X-Hop: 1\r\nX-App: 2\r\n\r\n", 0);
+	    "X-Hop: 1\r\nX-App: 2\r\n\r\n", 0, 0);
 	ck_assert(strncmp(out, "HTTP/1.1 404 Nope\r\n", 19) == 0);
 	ck_assert(has_line("Content-Length: 3"));
 	ck_assert(has_line("X-App: 2"));
@@ -214,10 +214,17 @@ START_TEST(test_response)
 	ck_assert(!has_name("X-Hop"));
 
 	rewrite_response("HTTP/1.1 200 OK\r\nServer: app/1\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n", 1);
+	    "Transfer-Encoding: chunked\r\n\r\n", 1, 0);
 	ck_assert(has_line("Server: app/1"));
 	ck_assert(!has_line("Server: ingressd"));
 	ck_assert(has_line("Transfer-Encoding: chunked"));
+	ck_assert(has_line("Connection: close"));
+
+	/* Decoded for an HTTP/1.0 client: no chunked framing announced. */
+	rewrite_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	    "X-App: 3\r\n\r\n", 1, 1);
+	ck_assert(!has_name("Transfer-Encoding"));
+	ck_assert(has_line("X-App: 3"));
 	ck_assert(has_line("Connection: close"));
 }
 END_TEST
@@ -226,7 +233,7 @@ START_TEST(test_response_101)
 {
 	rewrite_response("HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-	    "Sec-WebSocket-Accept: x\r\n\r\n", 1);
+	    "Sec-WebSocket-Accept: x\r\n\r\n", 1, 0);
 	ck_assert(strncmp(out, "HTTP/1.1 101 Switching Protocols\r\n", 34) ==
 	    0);
 	ck_assert(has_line("Upgrade: websocket"));
