@@ -163,9 +163,9 @@ def cmd_report(path, idle_path=None):
         if r["variant"] not in variants:
             variants.append(r["variant"])
     proxies = ["ingressd", "nginx", "haproxy"]
-    print("%-14s %-9s %10s %9s %9s %12s %11s %10s %7s" % (
+    print("%-14s %-9s %10s %9s %9s %12s %11s %11s %10s %7s" % (
         "variant", "proxy", "req/s", "p50 ms", "p99 ms", "CPU us/req",
-        "RSS KiB", "wrk errors", "rounds"))
+        "RSS KiB", "worker KiB", "wrk errors", "rounds"))
     summary = {}
     for v in variants:
         for p in proxies:
@@ -180,14 +180,15 @@ def cmd_report(path, idle_path=None):
                 "p99": statistics.median(r["p99_ms"] or 0 for r in rs),
                 "cpu_us": 1e6 * cpu / reqs if reqs else float("nan"),
                 "rss": max(r.get("rss_total_kib", 0) for r in rs),
+                "wrss": max(r.get("rss_worker_max_kib", 0) for r in rs),
                 "errors": sum(r.get("socket_errors", 0) + r.get("non2xx", 0)
                               for r in rs),
                 "n": len(rs),
             }
             summary[(v, p)] = s
-            print("%-14s %-9s %10.0f %9.2f %9.2f %12.1f %11d %10d %7d" % (
+            print("%-14s %-9s %10.0f %9.2f %9.2f %12.1f %11d %11d %10d %7d" % (
                 v, p, s["rps"], s["p50"], s["p99"], s["cpu_us"], s["rss"],
-                s["errors"], s["n"]))
+                s["wrss"], s["errors"], s["n"]))
     print()
     print("ratios to nginx (req/s: higher is better; CPU/req and p99: lower)")
     print("%-14s %-9s %10s %12s %9s" % ("variant", "proxy", "req/s", "CPU/req", "p99"))
