@@ -289,7 +289,9 @@ def test_manifests_rewritten_50_times_under_load(ingressd, backend):
     wait_until(lambda: route(d.port, "churn49.test") in ("one", "two"),
                what="the last rewrite applied")
     assert route(d.port, "churn48.test") == 404
-    assert d.generation() > g0
+    # the load really ran across many live snapshot swaps
+    assert d.generation() - g0 >= 10, \
+        "only %d generations applied during the rewrites" % (d.generation() - g0)
 
 
 def test_64_concurrent_connections(ingressd, backend):
