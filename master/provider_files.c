@@ -8,6 +8,14 @@
  * so one typo never takes the other routes down.  A reload that cannot
  * read the directory at all keeps the current store (no callback).
  *
+ * The watching provider also remembers, per file name, the content of the
+ * file's last fully good version (every document parsed, every object
+ * valid).  When a file that had one now has any error, the error is still
+ * logged and counted, but the file is read from that content instead, so
+ * a broken rewrite does not take its routes away.  A file that never was
+ * good loads its valid documents only; a deleted file's objects go, and so
+ * does its remembered content.
+ *
  * Changes are seen with inotify on the directory itself and on its parent
  * (for the directory being created, deleted, renamed or re-pointed when it
  * is a symlink).  Every event in the directory counts, hidden names too:
@@ -48,6 +56,29 @@
 			    IN_ATTRIB | IN_ONLYDIR)
 #define PF_MAX_WAIT_FACTOR	10
 #define PF_MAX_FILES		10000
+#define PF_KEEP			"; keeping its last good version"
+
+/*
+ * The last good version of a manifest: its bytes when every document in
+ * it parsed and every object was valid.  There is at most one entry per
+ * file name, each at most MANIFEST_MAX_FILE_SIZE bytes (pf_read_file()
+ * refuses more); a good reread replaces the entry, and entries of files
+ * no longer in the directory are dropped after each complete load.  So the
+ * cache never holds more than one copy of the directory's good content.
+ */
+struct pf_good {
+	char		*name;		/* in the directory */
+	char		*buf;
+	size_t		 len;
+	uint64_t	 seen;		/* the last load that saw the file */
+};
+
+struct pf_cache {
+	struct pf_good	*v;		/* sorted by name */
+	size_t		 n;
+	size_t		 cap;
+	uint64_t	 gen;		/* loads so far */
+};
 
 struct provider_files {
 	struct ev_loop	*loop;
@@ -62,6 +93,7 @@ struct provider_files {
 	int		 wd_parent;
 	int		 pending;	/* a reload is scheduled */
 	double		 first;		/* ev_now() of the first event */
+	struct pf_cache	 good;		/* last good version of each file */
 	ev_io		 io;
 	ev_timer	 timer;
 };
@@ -70,10 +102,21 @@ struct provider_files {
 	((struct provider_files *)(void *)((char *)(w) - \
 	    offsetof(struct provider_files, member)))
 
+/* An object parsed from the current file, not in the store yet. */
+struct pf_obj {
+	struct obj	*o;
+	int		 line;
+};
+
 /* One load in progress. */
 struct pf_load {
 	struct store	*st;
 	const char	*path;		/* the file being read */
+	struct pf_obj	*objs;		/* the file's objects, in order */
+	size_t		 nobjs;
+	size_t		 capobjs;
+	int		 ferrors;	/* errors in the file being read */
+	int		 kept;		/* it has a last good version */
 	int		 nerrors;
 	int		 nomem;
 };
@@ -98,15 +141,17 @@ pf_is_manifest(const char *name)
 }
 
 /*
- * manifest_parse() callback: a document becomes an object in the store,
- * with its origin; a bad one is logged and counted.
+ * manifest_parse() callback: a document becomes an object, with its
+ * origin, in the file's list (pf_commit() moves the list into the store
+ * once the whole file is known good or not); a bad one is logged and
+ * counted.
  */
 static void
 pf_doc(void *arg, int docno, int line, struct json_object *doc,
     const char *err)
 {
 	struct pf_load *l = arg;
-	const struct obj *old;
+	struct pf_obj *no;
 	struct obj *o;
 	const char *reason;
 	char why[512], origin[PATH_MAX + 32];
@@ -125,9 +170,10 @@ pf_doc(void *arg, int docno, int line, struct json_object *doc,
 			else
 				reason = err;
 		}
-		log_warnx("%s doc %d (line %d): %s", l->path, docno, line,
-		    reason);
+		log_warnx("%s doc %d (line %d): %s%s", l->path, docno, line,
+		    reason, l->kept ? PF_KEEP : "");
 		l->nerrors++;
+		l->ferrors++;
 		return;
 	}
 	rc = objects_from_json(doc, &o, why, sizeof(why));
@@ -137,8 +183,10 @@ pf_doc(void *arg, int docno, int line, struct json_object *doc,
 		return;
 	}
 	if (rc == -1) {
-		log_warnx("%s doc %d (line %d): %s", l->path, docno, line, why);
+		log_warnx("%s doc %d (line %d): %s%s", l->path, docno, line,
+		    why, l->kept ? PF_KEEP : "");
 		l->nerrors++;
+		l->ferrors++;
 		return;
 	}
 	snprintf(origin, sizeof(origin), "%s doc %d", l->path, docno);
@@ -147,14 +195,147 @@ pf_doc(void *arg, int docno, int line, struct json_object *doc,
 		l->nomem = 1;
 		return;
 	}
-	if ((old = store_get(l->st, o->kind, o->meta.namespace,
-	    o->meta.name)) != NULL)
-		log_warnx("%s (line %d): %s %s/%s replaces the one from %s",
-		    origin, line, objects_kind_name(o->kind),
-		    o->meta.namespace, o->meta.name,
-		    old->origin ? old->origin : "?");
-	if (store_put(l->st, o) == -1)
-		l->nomem = 1;
+	if (l->nobjs == l->capobjs) {
+		if ((no = reallocarray(l->objs, l->capobjs ?
+		    l->capobjs * 2 : 16, sizeof(*l->objs))) == NULL) {
+			objects_free(o);
+			l->nomem = 1;
+			return;
+		}
+		l->objs = no;
+		l->capobjs = l->capobjs ? l->capobjs * 2 : 16;
+	}
+	l->objs[l->nobjs].o = o;
+	l->objs[l->nobjs].line = line;
+	l->nobjs++;
+}
+
+/* Frees the file's objects: it is read from its last good version. */
+static void
+pf_discard(struct pf_load *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->nobjs; i++)
+		objects_free(l->objs[i].o);
+	l->nobjs = 0;
+}
+
+/* Moves the file's objects into the store, in document order. */
+static void
+pf_commit(struct pf_load *l)
+{
+	const struct obj *old;
+	struct obj *o;
+	size_t i;
+
+	for (i = 0; i < l->nobjs; i++) {
+		o = l->objs[i].o;
+		if (l->nomem) {
+			objects_free(o);
+			continue;
+		}
+		if ((old = store_get(l->st, o->kind, o->meta.namespace,
+		    o->meta.name)) != NULL)
+			log_warnx("%s (line %d): %s %s/%s replaces the one "
+			    "from %s", o->origin, l->objs[i].line,
+			    objects_kind_name(o->kind), o->meta.namespace,
+			    o->meta.name, old->origin ? old->origin : "?");
+		if (store_put(l->st, o) == -1)
+			l->nomem = 1;
+	}
+	l->nobjs = 0;
+}
+
+/*
+ * The entry for <name> in <c>, or NULL; *<at> is where it is or would be
+ * inserted.
+ */
+static struct pf_good *
+pf_good_find(struct pf_cache *c, const char *name, size_t *at)
+{
+	size_t lo = 0, hi = c->n, mid;
+	int cmp;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((cmp = strcmp(name, c->v[mid].name)) == 0) {
+			*at = mid;
+			return &c->v[mid];
+		}
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*at = lo;
+	return NULL;
+}
+
+/*
+ * Makes <buf> (<len> bytes, malloc'ed) the last good version of <name>,
+ * freeing the previous one.  Takes <buf> on success; -1 (ENOMEM) leaves
+ * it to the caller and <c> unchanged.
+ */
+static int
+pf_good_set(struct pf_cache *c, const char *name, char *buf, size_t len)
+{
+	struct pf_good *g, *nv;
+	size_t at, ncap;
+
+	if ((g = pf_good_find(c, name, &at)) == NULL) {
+		if (c->n == c->cap) {
+			ncap = c->cap ? c->cap * 2 : 32;
+			if ((nv = reallocarray(c->v, ncap,
+			    sizeof(*c->v))) == NULL)
+				return -1;
+			c->v = nv;
+			c->cap = ncap;
+		}
+		g = &c->v[at];
+		memmove(g + 1, g, (c->n - at) * sizeof(*g));
+		memset(g, 0, sizeof(*g));
+		if ((g->name = strdup(name)) == NULL) {
+			memmove(g, g + 1, (c->n - at) * sizeof(*g));
+			return -1;
+		}
+		c->n++;
+	}
+	free(g->buf);
+	g->buf = buf;
+	g->len = len;
+	g->seen = c->gen;
+	return 0;
+}
+
+/* After a complete load: forgets the files it did not see. */
+static void
+pf_good_sweep(struct pf_cache *c)
+{
+	size_t i, j;
+
+	for (i = j = 0; i < c->n; i++) {
+		if (c->v[i].seen != c->gen) {
+			free(c->v[i].name);
+			free(c->v[i].buf);
+			continue;
+		}
+		c->v[j++] = c->v[i];
+	}
+	c->n = j;
+}
+
+static void
+pf_good_clear(struct pf_cache *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->v[i].name);
+		free(c->v[i].buf);
+	}
+	free(c->v);
+	memset(c, 0, sizeof(*c));
 }
 
 /*
@@ -222,19 +403,83 @@ pf_read_file(const char *path, char **out, size_t *outlen, char *err,
 	return -1;
 }
 
-struct store *
-provider_files_load(const char *dir, int *nerrors, char *err, size_t errlen)
+/*
+ * Loads the file <name> at l->path into l->st.  With a cache <good>, a
+ * file that is fully good becomes its last good version, and one with any
+ * error that has a last good version is read from it instead (its errors
+ * still count).  Returns 0, or -1 when out of memory.
+ */
+static int
+pf_load_file(struct pf_load *l, struct pf_cache *good, const char *name)
+{
+	struct pf_good *g = NULL;
+	char why[256], *buf;
+	size_t at, len;
+
+	if (good != NULL)
+		g = pf_good_find(good, name, &at);
+	l->ferrors = 0;
+	l->kept = g != NULL;
+	if (pf_read_file(l->path, &buf, &len, why, sizeof(why)) == -1) {
+		if (errno == ENOMEM)
+			return -1;
+		/* Gone since readdir(), or a dangling link: deleted. */
+		if (errno == ENOENT)
+			g = NULL;
+		log_warnx("%s: %s%s", l->path, why, g != NULL ? PF_KEEP : "");
+		l->nerrors++;
+		if (g == NULL)
+			return 0;
+		goto keep;
+	}
+	manifest_parse(l->path, buf, len, pf_doc, l);
+	if (l->nomem) {
+		free(buf);
+		return -1;
+	}
+	if (l->ferrors == 0 || g == NULL) {
+		pf_commit(l);
+		if (l->ferrors == 0 && good != NULL && !l->nomem) {
+			if (pf_good_set(good, name, buf, len) == 0)
+				buf = NULL;
+			else
+				l->nomem = 1;
+		}
+		free(buf);
+		return l->nomem ? -1 : 0;
+	}
+	free(buf);
+	pf_discard(l);
+ keep:
+	/* Known good: it parses as it did, without errors. */
+	g->seen = good->gen;
+	l->kept = 0;
+	manifest_parse(l->path, g->buf, g->len, pf_doc, l);
+	if (!l->nomem)
+		pf_commit(l);
+	return l->nomem ? -1 : 0;
+}
+
+/*
+ * provider_files_load(), remembering last good versions in <good> when it
+ * is not NULL.
+ */
+static struct store *
+pf_load_dir(const char *dir, struct pf_cache *good, int *nerrors, char *err,
+    size_t errlen)
 {
 	struct pf_load l;
 	struct dirent *de;
 	struct stat sb;
 	DIR *d = NULL;
-	char **names = NULL, **nn, path[PATH_MAX], why[256], *buf;
-	size_t i, n = 0, cap = 0, len;
+	char **names = NULL, **nn, path[PATH_MAX];
+	size_t i, n = 0, cap = 0;
 	int saved;
 
 	memset(&l, 0, sizeof(l));
 	*nerrors = 0;
+	if (good != NULL)
+		good->gen++;
 	if ((d = opendir(dir)) == NULL) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return NULL;
@@ -280,22 +525,18 @@ provider_files_load(const char *dir, int *nerrors, char *err, size_t errlen)
 		/* Directories named like manifests are not manifests. */
 		if (stat(path, &sb) != -1 && S_ISDIR(sb.st_mode))
 			continue;
-		if (pf_read_file(path, &buf, &len, why, sizeof(why)) == -1) {
-			if (errno == ENOMEM)
-				goto nomem;
-			log_warnx("%s: %s", path, why);
-			l.nerrors++;
-			continue;
-		}
 		l.path = path;
-		manifest_parse(path, buf, len, pf_doc, &l);
-		free(buf);
+		if (pf_load_file(&l, good, names[i]) == -1)
+			goto nomem;
 	}
 	if (l.nomem)
 		goto nomem;
+	if (good != NULL)
+		pf_good_sweep(good);
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	free(l.objs);
 	*nerrors = l.nerrors;
 	return l.st;
  nomem:
@@ -308,9 +549,17 @@ provider_files_load(const char *dir, int *nerrors, char *err, size_t errlen)
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	pf_discard(&l);
+	free(l.objs);
 	store_free(l.st);
 	errno = saved;
 	return NULL;
+}
+
+struct store *
+provider_files_load(const char *dir, int *nerrors, char *err, size_t errlen)
+{
+	return pf_load_dir(dir, NULL, nerrors, err, errlen);
 }
 
 /*
@@ -352,7 +601,7 @@ pf_reload_now(struct provider_files *pf)
 	pf->pending = 0;
 	if (pf_arm(pf) == -1)
 		log_warn("%s: cannot watch", pf->dir);
-	if ((st = provider_files_load(pf->dir, &nerrors, err,
+	if ((st = pf_load_dir(pf->dir, &pf->good, &nerrors, err,
 	    sizeof(err))) == NULL) {
 		log_warnx("%s; keeping the current objects", err);
 		return;
@@ -526,7 +775,7 @@ provider_files_new(struct ev_loop *loop, const char *dir,
 	ev_io_init(&pf->io, pf_io_cb, pf->fd, EV_READ);
 	ev_timer_init(&pf->timer, pf_timer_cb, 0., 0.);
 
-	if ((st = provider_files_load(dir, &nerrors, err,
+	if ((st = pf_load_dir(dir, &pf->good, &nerrors, err,
 	    sizeof(err))) == NULL) {
 		if (errno == ENOMEM)
 			goto fail;
@@ -544,6 +793,7 @@ provider_files_new(struct ev_loop *loop, const char *dir,
 	saved = errno;
 	if (pf->fd != -1)
 		close(pf->fd);
+	pf_good_clear(&pf->good);
 	free(pf->dir);
 	free(pf->parent);
 	free(pf->base);
@@ -566,6 +816,7 @@ provider_files_free(struct provider_files *pf)
 	ev_io_stop(pf->loop, &pf->io);
 	ev_timer_stop(pf->loop, &pf->timer);
 	close(pf->fd);
+	pf_good_clear(&pf->good);
 	free(pf->dir);
 	free(pf->parent);
 	free(pf->base);

@@ -24,7 +24,9 @@ typedef void (*provider_files_cb)(void *arg, struct store *st, int nerrors);
 /*
  * Loads <dir> once synchronously (calling <cb> before returning), then
  * watches it with inotify and reloads after <debounce_ms> of quiet,
- * coalescing bursts.  NULL with errno on failure to set up the watch.
+ * coalescing bursts.  A file that was fully good once and now has errors
+ * is read from its last good version, which <pf> remembers; its errors
+ * still count.  NULL with errno on failure to set up the watch.
  */
 struct provider_files *provider_files_new(struct ev_loop *loop,
 	    const char *dir, uint32_t debounce_ms, provider_files_cb cb,
@@ -37,8 +39,9 @@ void	provider_files_reload(struct provider_files *pf);
 void	provider_files_free(struct provider_files *pf);
 
 /*
- * One-shot synchronous load, for --check and tests: a new store and the
- * number of skipped documents in *<nerrors>; NULL only on ENOMEM or an
+ * One-shot synchronous load, for --check and tests (nothing remembered:
+ * bad documents are skipped): a new store and the number of skipped
+ * documents in *<nerrors>; NULL only on ENOMEM or an
  * unreadable directory (<err> says why).
  */
 struct store *provider_files_load(const char *dir, int *nerrors, char *err,

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -967,11 +968,14 @@ START_TEST(test_watch_reload)
 	ck_assert_int_eq(store_get(g.st, OBJ_SERVICE, "default",
 	    "one")->u.service.ports[0].port, 4);
 
-	/* A bad edit: the callback still comes, the error is counted. */
+	/*
+	 * A bad edit: the callback still comes, the error is counted, and
+	 * the file's last good version stays.
+	 */
 	write_file(tmpdir, "c.yaml", "kind: [\n");
 	ck_assert(run_until_cb(&g, 3.0));
 	ck_assert_int_eq(g.nerrors, 1);
-	ck_assert_uint_eq(store_count(g.st, OBJ_SERVICE), 2);
+	ck_assert_uint_eq(store_count(g.st, OBJ_SERVICE), 3);
 
 	/* Deleting a file. */
 	snprintf(path, sizeof(path), "%s/c.yaml", tmpdir);
@@ -1141,6 +1145,276 @@ START_TEST(test_watch_missing_dir)
 }
 END_TEST
 
+/* Sends stderr (the log) to a file until cap_end(). */
+struct cap {
+	char	 path[PATH_MAX + 16];
+	int	 saved;
+};
+
+static void
+cap_start(struct cap *c)
+{
+	int fd;
+
+	snprintf(c->path, sizeof(c->path), "%s/.log", tmpdir);
+	fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ne(fd, -1);
+	fflush(stderr);
+	c->saved = dup(STDERR_FILENO);
+	ck_assert_int_ne(c->saved, -1);
+	ck_assert_int_ne(dup2(fd, STDERR_FILENO), -1);
+	close(fd);
+	log_setlevel(LOG_LEVEL_WARN);
+}
+
+/* Ends the capture; the caller frees what was logged. */
+static char *
+cap_end(struct cap *c)
+{
+	char *text;
+	FILE *f;
+	long len;
+
+	log_setlevel(LOG_LEVEL_ERROR);
+	fflush(stderr);
+	ck_assert_int_ne(dup2(c->saved, STDERR_FILENO), -1);
+	close(c->saved);
+	f = fopen(c->path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	len = ftell(f);
+	ck_assert_int_ge(len, 0);
+	rewind(f);
+	text = calloc(1, (size_t)len + 1);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_eq(fread(text, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	unlink(c->path);
+	return text;
+}
+
+/* A SIGHUP-style reload; its callback comes before it returns. */
+static void
+reload(struct provider_files *pf, struct got *g)
+{
+	int before = g->calls;
+
+	provider_files_reload(pf);
+	ck_assert_int_eq(g->calls, before + 1);
+}
+
+static int
+svc_port(const struct store *st, const char *name)
+{
+	const struct obj *o = store_get(st, OBJ_SERVICE, "default", name);
+
+	return o != NULL ? o->u.service.ports[0].port : -1;
+}
+
+#define BROKEN_YAML	"kind: Ingress\n\t- not yaml: [\n"
+#define WEB_ING(path, type) \
+	ING_V1 "metadata: {name: web}\n" RULE_V1(P(path, type))
+
+/*
+ * A good file rewritten with a YAML syntax error keeps its last good
+ * objects; the error is logged, says so, and counts.
+ */
+START_TEST(test_keep_broken_yaml)
+{
+	struct provider_files *pf;
+	struct got g;
+	struct cap c;
+	char *log, want[PATH_MAX + 64];
+
+	memset(&g, 0, sizeof(g));
+	g.loop = ev_loop_new(EVFLAG_AUTO);
+	write_file(tmpdir, "a.yaml", SVC_DOC(one, 1) "---\n" SVC_DOC(two, 2));
+	write_file(tmpdir, "b.yaml", SVC_DOC(other, 3));
+	pf = provider_files_new(g.loop, tmpdir, 50, got_cb, &g);
+	ck_assert_ptr_nonnull(pf);
+	ck_assert_int_eq(g.nerrors, 0);
+
+	write_file(tmpdir, "a.yaml", BROKEN_YAML);
+	cap_start(&c);
+	reload(pf, &g);
+	log = cap_end(&c);
+	ck_assert_int_eq(g.nerrors, 1);
+	ck_assert_uint_eq(store_count(g.st, OBJ_SERVICE), 3);
+	ck_assert_int_eq(svc_port(g.st, "one"), 1);
+	ck_assert_int_eq(svc_port(g.st, "two"), 2);
+	ck_assert_int_eq(svc_port(g.st, "other"), 3);
+	snprintf(want, sizeof(want), "%s/a.yaml doc 1 (line ", tmpdir);
+	ck_assert_msg(strstr(log, want) != NULL, "%s", log);
+	ck_assert_msg(strstr(log, "; keeping its last good version") != NULL,
+	    "%s", log);
+	free(log);
+
+	/* Still broken at the next reload: still kept. */
+	reload(pf, &g);
+	ck_assert_int_eq(g.nerrors, 1);
+	ck_assert_int_eq(svc_port(g.st, "two"), 2);
+
+	provider_files_free(pf);
+	store_free(g.st);
+	ev_loop_destroy(g.loop);
+}
+END_TEST
+
+/*
+ * An invalid object (a bad pathType) in a good file: the whole last good
+ * version is used, not its still valid documents.
+ */
+START_TEST(test_keep_invalid_object)
+{
+	struct provider_files *pf;
+	const struct obj *o;
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	g.loop = ev_loop_new(EVFLAG_AUTO);
+	write_file(tmpdir, "a.yaml", SVC_DOC(s, 1) "---\n"
+	    WEB_ING("/v1", "Prefix"));
+	pf = provider_files_new(g.loop, tmpdir, 50, got_cb, &g);
+	ck_assert_ptr_nonnull(pf);
+	ck_assert_int_eq(g.nerrors, 0);
+
+	write_file(tmpdir, "a.yaml", SVC_DOC(s, 2) "---\n"
+	    WEB_ING("/v2", "Bogus"));
+	reload(pf, &g);
+	ck_assert_int_eq(g.nerrors, 1);
+	ck_assert_int_eq(svc_port(g.st, "s"), 1);
+	o = store_get(g.st, OBJ_INGRESS, "default", "web");
+	ck_assert_ptr_nonnull(o);
+	ck_assert_uint_eq(o->u.ingress.nrules, 1);
+	ck_assert_str_eq(o->u.ingress.rules[0].paths[0].path, "/v1");
+
+	provider_files_free(pf);
+	store_free(g.st);
+	ev_loop_destroy(g.loop);
+}
+END_TEST
+
+/* A file that never was good loads its valid documents, as before. */
+START_TEST(test_keep_never_good)
+{
+	struct provider_files *pf;
+	struct got g;
+	struct cap c;
+	char *log;
+
+	memset(&g, 0, sizeof(g));
+	g.loop = ev_loop_new(EVFLAG_AUTO);
+	write_file(tmpdir, "a.yaml", SVC_DOC(one, 1) "---\n"
+	    WEB_ING("/", "Bogus"));
+	pf = provider_files_new(g.loop, tmpdir, 50, got_cb, &g);
+	ck_assert_ptr_nonnull(pf);
+	ck_assert_int_eq(g.nerrors, 1);
+	ck_assert_int_eq(svc_port(g.st, "one"), 1);
+	ck_assert_uint_eq(store_count(g.st, OBJ_INGRESS), 0);
+
+	write_file(tmpdir, "a.yaml", SVC_DOC(two, 2) "---\n" BROKEN_YAML);
+	cap_start(&c);
+	reload(pf, &g);
+	log = cap_end(&c);
+	ck_assert_int_eq(g.nerrors, 1);
+	ck_assert_uint_eq(store_count(g.st, OBJ_SERVICE), 1);
+	ck_assert_int_eq(svc_port(g.st, "two"), 2);
+	ck_assert_msg(strstr(log, "doc 2 (line ") != NULL, "%s", log);
+	ck_assert_msg(strstr(log, "last good") == NULL, "%s", log);
+	free(log);
+
+	provider_files_free(pf);
+	store_free(g.st);
+	ev_loop_destroy(g.loop);
+}
+END_TEST
+
+/*
+ * A deleted file's objects go, kept or not, and so does its last good
+ * version: a broken file of the same name later is a new file.
+ */
+START_TEST(test_keep_deleted)
+{
+	struct provider_files *pf;
+	struct got g;
+	char path[PATH_MAX + 32];
+
+	memset(&g, 0, sizeof(g));
+	g.loop = ev_loop_new(EVFLAG_AUTO);
+	write_file(tmpdir, "a.yaml", SVC_DOC(one, 1));
+	write_file(tmpdir, "b.yaml", SVC_DOC(other, 3));
+	pf = provider_files_new(g.loop, tmpdir, 50, got_cb, &g);
+	ck_assert_ptr_nonnull(pf);
+
+	write_file(tmpdir, "a.yaml", BROKEN_YAML);
+	reload(pf, &g);
+	ck_assert_int_eq(svc_port(g.st, "one"), 1);
+
+	snprintf(path, sizeof(path), "%s/a.yaml", tmpdir);
+	ck_assert_int_eq(unlink(path), 0);
+	reload(pf, &g);
+	ck_assert_int_eq(g.nerrors, 0);
+	ck_assert_ptr_null(store_get(g.st, OBJ_SERVICE, "default", "one"));
+	ck_assert_int_eq(svc_port(g.st, "other"), 3);
+
+	write_file(tmpdir, "a.yaml", SVC_DOC(two, 2) "---\n" BROKEN_YAML);
+	reload(pf, &g);
+	ck_assert_int_eq(g.nerrors, 1);
+	ck_assert_ptr_null(store_get(g.st, OBJ_SERVICE, "default", "one"));
+	ck_assert_int_eq(svc_port(g.st, "two"), 2);
+
+	provider_files_free(pf);
+	store_free(g.st);
+	ev_loop_destroy(g.loop);
+}
+END_TEST
+
+/* A fixed file is read as it now is, and is the new last good version. */
+START_TEST(test_keep_fixed)
+{
+	struct provider_files *pf;
+	struct store *st;
+	struct got g;
+	char err[512];
+	int nerrors = -1;
+
+	memset(&g, 0, sizeof(g));
+	g.loop = ev_loop_new(EVFLAG_AUTO);
+	write_file(tmpdir, "a.yaml", SVC_DOC(one, 1));
+	pf = provider_files_new(g.loop, tmpdir, 50, got_cb, &g);
+	ck_assert_ptr_nonnull(pf);
+
+	write_file(tmpdir, "a.yaml", BROKEN_YAML);
+	reload(pf, &g);
+	ck_assert_int_eq(svc_port(g.st, "one"), 1);
+
+	write_file(tmpdir, "a.yaml", SVC_DOC(one, 3) "---\n" SVC_DOC(new, 4));
+	reload(pf, &g);
+	ck_assert_int_eq(g.nerrors, 0);
+	ck_assert_int_eq(svc_port(g.st, "one"), 3);
+	ck_assert_int_eq(svc_port(g.st, "new"), 4);
+
+	write_file(tmpdir, "a.yaml", SVC_DOC(one, 5) "---\n"
+	    WEB_ING("/", "Bogus"));
+	reload(pf, &g);
+	ck_assert_int_eq(g.nerrors, 1);
+	ck_assert_int_eq(svc_port(g.st, "one"), 3);
+	ck_assert_int_eq(svc_port(g.st, "new"), 4);
+
+	/* The one-shot load keeps nothing: valid documents only. */
+	st = provider_files_load(tmpdir, &nerrors, err, sizeof(err));
+	ck_assert_msg(st != NULL, "%s", err);
+	ck_assert_int_eq(nerrors, 1);
+	ck_assert_int_eq(svc_port(st, "one"), 5);
+	ck_assert_ptr_null(store_get(st, OBJ_SERVICE, "default", "new"));
+	store_free(st);
+
+	provider_files_free(pf);
+	store_free(g.st);
+	ev_loop_destroy(g.loop);
+}
+END_TEST
+
 static Suite *
 objects_suite(void)
 {
@@ -1166,6 +1440,11 @@ objects_suite(void)
 	tcase_add_test(pf, test_watch_debounce);
 	tcase_add_test(pf, test_watch_configmap);
 	tcase_add_test(pf, test_watch_missing_dir);
+	tcase_add_test(pf, test_keep_broken_yaml);
+	tcase_add_test(pf, test_keep_invalid_object);
+	tcase_add_test(pf, test_keep_never_good);
+	tcase_add_test(pf, test_keep_deleted);
+	tcase_add_test(pf, test_keep_fixed);
 	suite_add_tcase(s, pf);
 	return s;
 }
