@@ -15,12 +15,18 @@
  *     type, backend reference), numbered in age order;
  *  3. cc_arbitrate: sort claims by key; the first of each key wins;
  *  4. cc_backends: one backend per name among winning claims, settings of
- *     its oldest user, endpoints resolved once;
+ *     its oldest user, endpoints resolved once (EndpointSlices, Endpoints,
+ *     or for an ExternalName the addresses the caller's resolve callback
+ *     has cached: compile itself never looks a name up);
  *  5. cc_report, cc_layout, cc_sort_errors: errors, then hosts, paths
  *     and backends, already sorted by the passes above; errors grouped
  *     by Ingress, oldest first.
  */
 #include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -570,6 +576,25 @@ cc_slices_of(const struct cc *c, const char *ns, const char *svc)
 	return lo;
 }
 
+/* The next free scratch endpoint (not yet counted), or NULL on ENOMEM. */
+static struct cc_ep *
+cc_ep_slot(struct cc *c)
+{
+	struct cc_ep *e;
+	size_t ncap;
+
+	if (c->neps == c->epcap) {
+		ncap = c->epcap == 0 ? 16 : c->epcap * 2;
+		if ((e = reallocarray(c->eps, ncap, sizeof(*e))) == NULL)
+			return NULL;
+		c->eps = e;
+		c->epcap = ncap;
+	}
+	e = &c->eps[c->neps];
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
 /*
  * Adds the usable endpoints of slice (or Endpoints subset) <sl> for
  * Service port <sp> to the scratch set: the slice port named like <sp>
@@ -583,7 +608,7 @@ cc_collect(struct cc *c, const struct obj_endpoint_slice *sl,
 	const struct obj_endpoint *ep;
 	struct cc_ep *e;
 	int32_t port = 0;
-	size_t i, j, ncap;
+	size_t i, j;
 
 	if (sl->address_type != NULL && strcmp(sl->address_type, "IPv4") != 0 &&
 	    strcmp(sl->address_type, "IPv6") != 0)
@@ -600,15 +625,8 @@ cc_collect(struct cc *c, const struct obj_endpoint_slice *sl,
 		if (!ep->ready || ep->terminating)
 			continue;
 		for (j = 0; j < ep->naddresses; j++) {
-			if (c->neps == c->epcap) {
-				ncap = c->epcap == 0 ? 16 : c->epcap * 2;
-				e = reallocarray(c->eps, ncap, sizeof(*e));
-				if (e == NULL)
-					return -1;
-				c->eps = e;
-				c->epcap = ncap;
-			}
-			e = &c->eps[c->neps];
+			if ((e = cc_ep_slot(c)) == NULL)
+				return -1;
 			if (ep->addresses[j] == NULL ||
 			    util_make_sockaddr(ep->addresses[j],
 			    (uint16_t)port, &e->ep.addr, &e->ep.addrlen) == -1)
@@ -629,6 +647,103 @@ cc_ep_cmp(const void *a, const void *b)
 	    ((const struct cc_ep *)b)->text);
 }
 
+/* Moves the scratch endpoints into <be>, sorted, without duplicates. */
+static int
+cc_endpoints(struct cc *c, struct route_backend *be)
+{
+	size_t i, n;
+
+	if (c->neps == 0)
+		return 0;
+	/* Deterministic order; the same address:port once. */
+	qsort(c->eps, c->neps, sizeof(*c->eps), cc_ep_cmp);
+	if ((be->endpoints = calloc(c->neps, sizeof(*be->endpoints))) == NULL)
+		return -1;
+	for (i = n = 0; i < c->neps; i++)
+		if (n == 0 || strcmp(c->eps[i].text, c->eps[i - 1].text) != 0)
+			be->endpoints[n++] = c->eps[i].ep;
+	be->nendpoints = n;
+	return 0;
+}
+
+/* Adds address <ss> of length <len> with <port> to the scratch set. */
+static int
+cc_add_addr(struct cc *c, const struct sockaddr_storage *ss, socklen_t len,
+    uint16_t port)
+{
+	struct sockaddr_in *sin;
+	struct sockaddr_in6 *sin6;
+	struct cc_ep *e;
+
+	if ((e = cc_ep_slot(c)) == NULL)
+		return -1;
+	if (ss->ss_family == AF_INET && len >= sizeof(*sin)) {
+		sin = (struct sockaddr_in *)&e->ep.addr;
+		memcpy(sin, ss, sizeof(*sin));
+		sin->sin_port = htons(port);
+		e->ep.addrlen = sizeof(*sin);
+	} else if (ss->ss_family == AF_INET6 && len >= sizeof(*sin6)) {
+		sin6 = (struct sockaddr_in6 *)&e->ep.addr;
+		memcpy(sin6, ss, sizeof(*sin6));
+		sin6->sin6_port = htons(port);
+		sin6->sin6_flowinfo = 0;
+		e->ep.addrlen = sizeof(*sin6);
+	} else
+		return 0;	/* another family: skipped */
+	e->ep.weight = 1;
+	util_format_sockaddr((struct sockaddr *)&e->ep.addr, e->text,
+	    sizeof(e->text));
+	c->neps++;
+	return 0;
+}
+
+/*
+ * Endpoints of ExternalName Service <ns>/<svc>, name <name>, on Service
+ * port <port> (targetPort means nothing without pods, as in Kubernetes).
+ * An IP literal is used as it is; any other name goes to the resolve
+ * callback, which answers from its cache: pending leaves <be> empty
+ * without a reason, failed sets *<reason>.  -1 only when out of memory.
+ */
+static int
+cc_external(struct cc *c, const char *ns, const char *svc, const char *name,
+    int32_t port, struct route_backend *be, char **reason)
+{
+	const struct compile_options *opt = c->opt;
+	struct sockaddr_storage addrs[COMPILE_MAX_NAME_ADDRS], ss;
+	socklen_t lens[COMPILE_MAX_NAME_ADDRS], len;
+	size_t i, n = 0;
+	int r;
+
+	c->neps = 0;
+	if (name == NULL || name[0] == '\0')
+		return cc_reason(reason, "ExternalName service %s/%s has no "
+		    "externalName", ns, svc);
+	if (port < 1 || port > 65535)
+		return cc_reason(reason, "service %s/%s: port %d is out of "
+		    "range", ns, svc, (int)port);
+	if (util_make_sockaddr(name, 0, &ss, &len) == 0) {
+		if (cc_add_addr(c, &ss, len, (uint16_t)port) == -1)
+			return -1;
+		return cc_endpoints(c, be);
+	}
+	if (opt->resolve == NULL)
+		return 0;
+	r = opt->resolve(opt->resolve_arg, name, addrs, lens,
+	    COMPILE_MAX_NAME_ADDRS, &n);
+	if (r == COMPILE_NAME_PENDING)
+		return 0;
+	if (r != COMPILE_NAME_RESOLVED)
+		return cc_reason(reason, "ExternalName service %s/%s: "
+		    "cannot resolve \"%s\"", ns, svc, name);
+	for (i = 0; i < n && i < COMPILE_MAX_NAME_ADDRS; i++)
+		if (cc_add_addr(c, &addrs[i], lens[i], (uint16_t)port) == -1)
+			return -1;
+	if (c->neps == 0)
+		return cc_reason(reason, "ExternalName service %s/%s: "
+		    "\"%s\" has no IPv4 or IPv6 address", ns, svc, name);
+	return cc_endpoints(c, be);
+}
+
 /*
  * Fills the endpoints of <be>, Service port <ref> in namespace <ns>.  When
  * it cannot be resolved, *<reason> says why (caller frees) and <be> keeps
@@ -641,16 +756,15 @@ cc_resolve(struct cc *c, const char *ns, const struct obj_backend *ref,
 	const struct obj *svc, *o;
 	const struct obj_service_port *sp = NULL;
 	const struct obj_endpoints *eps;
-	size_t i, n;
+	size_t i;
+	int external;
 
 	*reason = NULL;
 	svc = store_get(c->st, OBJ_SERVICE, ns, ref->service);
 	if (svc == NULL)
 		return cc_reason(reason, "service %s/%s not found", ns,
 		    ref->service);
-	if (cc_strcmp0(svc->u.service.type, "ExternalName") == 0)
-		return cc_reason(reason, "ExternalName services are not "
-		    "supported yet");
+	external = cc_strcmp0(svc->u.service.type, "ExternalName") == 0;
 	for (i = 0; i < svc->u.service.nports; i++) {
 		sp = &svc->u.service.ports[i];
 		if (ref->port_name != NULL ? cc_strcmp0(sp->name,
@@ -658,12 +772,24 @@ cc_resolve(struct cc *c, const char *ns, const struct obj_backend *ref,
 			break;
 	}
 	if (i == svc->u.service.nports) {
+		/*
+		 * An ExternalName Service often lists no port at all: the
+		 * Ingress's port number is the one, as ingress-nginx does.
+		 */
+		if (external && svc->u.service.nports == 0 &&
+		    ref->port_name == NULL)
+			return cc_external(c, ns, ref->service,
+			    svc->u.service.external_name, ref->port_number, be,
+			    reason);
 		if (ref->port_name != NULL)
 			return cc_reason(reason, "service %s/%s has no port "
 			    "named \"%s\"", ns, ref->service, ref->port_name);
 		return cc_reason(reason, "service %s/%s has no port %d", ns,
 		    ref->service, (int)ref->port_number);
 	}
+	if (external)
+		return cc_external(c, ns, ref->service,
+		    svc->u.service.external_name, sp->port, be, reason);
 
 	c->neps = 0;
 	i = cc_slices_of(c, ns, ref->service);
@@ -687,18 +813,7 @@ cc_resolve(struct cc *c, const char *ns, const struct obj_backend *ref,
 			if (cc_collect(c, &eps->subsets[i], sp) == -1)
 				return -1;
 	}
-	if (c->neps == 0)
-		return 0;
-
-	/* Deterministic order; the same address:port once. */
-	qsort(c->eps, c->neps, sizeof(*c->eps), cc_ep_cmp);
-	if ((be->endpoints = calloc(c->neps, sizeof(*be->endpoints))) == NULL)
-		return -1;
-	for (i = n = 0; i < c->neps; i++)
-		if (n == 0 || strcmp(c->eps[i].text, c->eps[i - 1].text) != 0)
-			be->endpoints[n++] = c->eps[i].ep;
-	be->nendpoints = n;
-	return 0;
+	return cc_endpoints(c, be);
 }
 
 /* By backend name, then age. */

@@ -7,14 +7,38 @@
 #ifndef INGRESSD_COMPILE_H
 #define INGRESSD_COMPILE_H
 
+#include <sys/types.h>
+#include <sys/socket.h>
 #include <stddef.h>
 
 #include "common/routes.h"
 #include "master/store.h"
 
+/* What a resolve callback answers for an ExternalName. */
+enum compile_name {
+	COMPILE_NAME_RESOLVED = 0,	/* addresses filled */
+	COMPILE_NAME_PENDING = 1,	/* 503 for now, no error */
+	COMPILE_NAME_FAILED = 2,	/* 503 and an error */
+};
+
+#define COMPILE_MAX_NAME_ADDRS	64	/* endpoints of one ExternalName */
+
 struct compile_options {
 	const char	*ingress_class;	/* NULL: class-less Ingresses only */
 	struct route_settings settings;	/* copied into the table */
+	/*
+	 * ExternalName Services: compile calls <resolve> once per backend
+	 * that uses one (so the caller learns every name this table needs)
+	 * with the externalName, unless it is an IP literal.  It fills at
+	 * most <max> addresses (the port is ignored) and their count, and
+	 * returns an enum compile_name.  It must not block: the master
+	 * answers from its resolver cache.  NULL: such backends stay
+	 * empty, without an error.
+	 */
+	int		(*resolve)(void *arg, const char *name,
+			    struct sockaddr_storage *addrs, socklen_t *lens,
+			    size_t max, size_t *n);
+	void		*resolve_arg;
 };
 
 struct compile_error {

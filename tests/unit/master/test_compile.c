@@ -1,7 +1,8 @@
 /*
  * Unit tests for master/compile.c: class selection, path normalization,
  * merging and conflicts between Ingresses, Service port and endpoint
- * resolution, annotations, errors, determinism.
+ * resolution, ExternalName Services through a fake resolve callback,
+ * annotations, errors, determinism.
  *
  * Objects are built by hand, all heap-allocated the way objects.c lays
  * them out, so objects_free() releases them; objects_from_json() is not
@@ -10,6 +11,9 @@
  * expected text, so every case also checks determinism.
  */
 #include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
 
 #include <check.h>
 #include <stdio.h>
@@ -309,6 +313,54 @@ struct compile_case {
 	const char	*expect;
 };
 
+/* ---------------------------------------------------------------- */
+/* A fake resolve callback: a fixed cache, and the names it was asked */
+/* ---------------------------------------------------------------- */
+
+#define MAXASKED	32
+
+static const struct {
+	const char	*name;
+	int		 status;
+	const char	*addrs[4];
+} fake_names[] = {
+	/* Unsorted, with a duplicate: compile sorts and dedups. */
+	{ "db.example.org", COMPILE_NAME_RESOLVED,
+	    { "192.0.2.10", "2001:db8::7", "192.0.2.9", "192.0.2.10" } },
+	{ "slow.example.org", COMPILE_NAME_PENDING, { NULL } },
+	{ "gone.example.org", COMPILE_NAME_FAILED, { NULL } },
+	{ "empty.example.org", COMPILE_NAME_RESOLVED, { NULL } },
+};
+
+static const char *fake_asked[MAXASKED];
+static size_t fake_nasked;
+
+static int
+fake_resolve(void *arg, const char *name, struct sockaddr_storage *addrs,
+    socklen_t *lens, size_t max, size_t *n)
+{
+	size_t i, j;
+
+	ck_assert_ptr_eq(arg, &fake_nasked);
+	ck_assert_uint_lt(fake_nasked, MAXASKED);
+	fake_asked[fake_nasked++] = name;
+	*n = 0;
+	for (i = 0; i < UTIL_NELEM(fake_names); i++) {
+		if (strcmp(fake_names[i].name, name) != 0)
+			continue;
+		for (j = 0; j < 4 && fake_names[i].addrs[j] != NULL &&
+		    j < max; j++) {
+			/* A port here is ignored: compile sets its own. */
+			ck_assert_int_eq(util_make_sockaddr(
+			    fake_names[i].addrs[j], 1, &addrs[j], &lens[j]),
+			    0);
+			(*n)++;
+		}
+		return fake_names[i].status;
+	}
+	return COMPILE_NAME_FAILED;
+}
+
 /* Class selection with ingress_class "ingressd": host says who is ours. */
 static void
 build_class_named(struct objs *os)
@@ -587,7 +639,7 @@ build_unresolved(struct objs *os)
 	o = svc(os, "default", "ext");
 	free(o->u.service.type);
 	o->u.service.type = xstrdup("ExternalName");
-	o->u.service.external_name = xstrdup("db.example.org");
+	o->u.service.external_name = xstrdup("gone.example.org");
 	/* The Service exists in another namespace only. */
 	o = ing(os, "ns2", "missing", 1, NULL);
 	path(o, "example.com", "/missing", OBJ_PATH_PREFIX, "web", "80");
@@ -599,6 +651,51 @@ build_unresolved(struct objs *os)
 	path(o, "example.com", "/gone", OBJ_PATH_PREFIX, "gone", "80");
 	free(o->u.ingress.rules[4].paths[0].backend.service);
 	o->u.ingress.rules[4].paths[0].backend.service = NULL;
+}
+
+/* An ExternalName Service <name> for <ext>; ports are added by the caller. */
+static struct obj *
+xsvc(struct objs *os, const char *name, const char *ext)
+{
+	struct obj *o = svc(os, "default", name);
+
+	free(o->u.service.type);
+	o->u.service.type = xstrdup("ExternalName");
+	o->u.service.external_name = xstrdup(ext);
+	return o;
+}
+
+static void
+build_external(struct objs *os)
+{
+	struct obj *o;
+
+	web(os);
+	o = xsvc(os, "db", "db.example.org");
+	svc_port(o, "http", 80);
+	/* targetPort means nothing without pods: port 80 is used. */
+	o->u.service.ports[0].target_port = 8080;
+	svc_port(o, "admin", 9000);
+	svc_port(xsvc(os, "slow", "slow.example.org"), NULL, 80);
+	svc_port(xsvc(os, "gone", "gone.example.org"), NULL, 80);
+	svc_port(xsvc(os, "empty", "empty.example.org"), NULL, 80);
+	svc_port(xsvc(os, "lit4", "192.0.2.50"), NULL, 80);
+	svc_port(xsvc(os, "lit6", "2001:db8::50"), "https", 443);
+	/* Without ports, the Ingress's port number is the port. */
+	xsvc(os, "bare", "db.example.org");
+
+	o = ing(os, "default", "ext", 1, NULL);
+	path(o, "ext.example", "/db", OBJ_PATH_PREFIX, "db", "http");
+	path(o, "ext.example", "/admin", OBJ_PATH_PREFIX, "db", "9000");
+	path(o, "ext.example", "/nope", OBJ_PATH_PREFIX, "db", "8080");
+	path(o, "ext.example", "/slow", OBJ_PATH_PREFIX, "slow", "80");
+	path(o, "ext.example", "/gone", OBJ_PATH_PREFIX, "gone", "80");
+	path(o, "ext.example", "/empty", OBJ_PATH_PREFIX, "empty", "80");
+	path(o, "ext.example", "/lit4", OBJ_PATH_PREFIX, "lit4", "80");
+	path(o, "ext.example", "/lit6", OBJ_PATH_PREFIX, "lit6", "https");
+	path(o, "ext.example", "/bare", OBJ_PATH_PREFIX, "bare", "5432");
+	path(o, "ext.example", "/barename", OBJ_PATH_PREFIX, "bare", "pg");
+	path(o, "ext.example", "/web", OBJ_PATH_PREFIX, "web", "80");
 }
 
 static void
@@ -764,7 +861,46 @@ static const struct compile_case cases[] = {
 	    "service default/web has no port named \"grpc\"; answering "
 	    "503\n"
 	    "E Ingress default/bad [bad]: example.com/ext (Prefix): "
-	    "ExternalName services are not supported yet; answering 503\n" },
+	    "ExternalName service default/ext: cannot resolve "
+	    "\"gone.example.org\"; answering 503\n" },
+	{ "external", NULL, build_external,
+	    "H ext.example\n"
+	    "P /admin prefix default/db:9000 default/ext\n"
+	    "P /bare prefix default/bare:5432 default/ext\n"
+	    "P /barename prefix default/bare:pg default/ext\n"
+	    "P /db prefix default/db:http default/ext\n"
+	    "P /empty prefix default/empty:80 default/ext\n"
+	    "P /gone prefix default/gone:80 default/ext\n"
+	    "P /lit4 prefix default/lit4:80 default/ext\n"
+	    "P /lit6 prefix default/lit6:https default/ext\n"
+	    "P /nope prefix default/db:8080 default/ext\n"
+	    "P /slow prefix default/slow:80 default/ext\n"
+	    "P /web prefix default/web:80 default/ext\n"
+	    "B default/bare:5432 rr 0 0 192.0.2.10:5432,192.0.2.9:5432,"
+	    "[2001:db8::7]:5432\n"
+	    "B default/bare:pg rr 0 0\n"
+	    "B default/db:8080 rr 0 0\n"
+	    "B default/db:9000 rr 0 0 192.0.2.10:9000,192.0.2.9:9000,"
+	    "[2001:db8::7]:9000\n"
+	    "B default/db:http rr 0 0 192.0.2.10:80,192.0.2.9:80,"
+	    "[2001:db8::7]:80\n"
+	    "B default/empty:80 rr 0 0\n"
+	    "B default/gone:80 rr 0 0\n"
+	    "B default/lit4:80 rr 0 0 192.0.2.50:80\n"
+	    "B default/lit6:https rr 0 0 [2001:db8::50]:443\n"
+	    "B default/slow:80 rr 0 0\n"
+	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
+	    "E Ingress default/ext [ext]: ext.example/nope (Prefix): "
+	    "service default/db has no port 8080; answering 503\n"
+	    "E Ingress default/ext [ext]: ext.example/gone (Prefix): "
+	    "ExternalName service default/gone: cannot resolve "
+	    "\"gone.example.org\"; answering 503\n"
+	    "E Ingress default/ext [ext]: ext.example/empty (Prefix): "
+	    "ExternalName service default/empty: \"empty.example.org\" "
+	    "has no IPv4 or IPv6 address; answering 503\n"
+	    "E Ingress default/ext [ext]: ext.example/barename (Prefix): "
+	    "service default/bare has no port named \"pg\"; answering "
+	    "503\n" },
 	{ "annotations", NULL, build_annotations,
 	    "H a.example\n"
 	    "P / prefix default/web:80 default/tuned\n"
@@ -847,6 +983,8 @@ START_TEST(test_cases)
 		    os.v[order_index(_i % NORDERS, i, os.n)]), 0);
 	memset(&opt, 0, sizeof(opt));
 	opt.ingress_class = tc->ingress_class;
+	opt.resolve = fake_resolve;
+	opt.resolve_arg = &fake_nasked;
 	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
 	got = dump(&res);
 	ck_assert_msg(strcmp(got, tc->expect) == 0,
@@ -916,6 +1054,101 @@ START_TEST(test_idempotent)
 }
 END_TEST
 
+/*
+ * compile asks the callback about every ExternalName host name its
+ * backends use (so the master knows what to keep resolving), never about
+ * IP literals, and nothing when no route uses one.
+ */
+START_TEST(test_external_names)
+{
+	struct compile_options opt;
+	struct compile_result res;
+	struct objs os;
+	struct store *st;
+	size_t i, db = 0, slow = 0, gone = 0, empty = 0;
+
+	memset(&os, 0, sizeof(os));
+	build_external(&os);
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	memset(&opt, 0, sizeof(opt));
+	opt.resolve = fake_resolve;
+	opt.resolve_arg = &fake_nasked;
+	fake_nasked = 0;
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+	for (i = 0; i < fake_nasked; i++) {
+		if (strcmp(fake_asked[i], "db.example.org") == 0)
+			db++;
+		else if (strcmp(fake_asked[i], "slow.example.org") == 0)
+			slow++;
+		else if (strcmp(fake_asked[i], "gone.example.org") == 0)
+			gone++;
+		else if (strcmp(fake_asked[i], "empty.example.org") == 0)
+			empty++;
+		else
+			ck_abort_msg("asked about \"%s\"", fake_asked[i]);
+	}
+	/* db: backends db:http, db:9000 and bare:5432. */
+	ck_assert_uint_eq(db, 3);
+	ck_assert_uint_eq(slow, 1);
+	ck_assert_uint_eq(gone, 1);
+	ck_assert_uint_eq(empty, 1);
+	compile_result_free(&res);
+	store_free(st);
+
+	/* No Ingress uses an ExternalName: no question. */
+	memset(&os, 0, sizeof(os));
+	web(&os);
+	xsvc(&os, "idle", "idle.example.org");
+	path(ing(&os, "default", "w", 1, NULL), NULL, "/", OBJ_PATH_PREFIX,
+	    "web", "80");
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	fake_nasked = 0;
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+	ck_assert_uint_eq(fake_nasked, 0);
+	compile_result_free(&res);
+	store_free(st);
+}
+END_TEST
+
+/* Without a resolve callback: no endpoints and no error, literals work. */
+START_TEST(test_external_no_callback)
+{
+	struct compile_options opt;
+	struct compile_result res;
+	struct objs os;
+	struct store *st;
+	char *got;
+	size_t i;
+
+	memset(&os, 0, sizeof(os));
+	web(&os);
+	svc_port(xsvc(&os, "db", "db.example.org"), "http", 80);
+	svc_port(xsvc(&os, "lit", "192.0.2.50"), "http", 80);
+	path(ing(&os, "default", "w", 1, NULL), NULL, "/db", OBJ_PATH_PREFIX,
+	    "db", "http");
+	path(os.v[os.n - 1], NULL, "/lit", OBJ_PATH_PREFIX, "lit", "80");
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	memset(&opt, 0, sizeof(opt));
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+	got = dump(&res);
+	ck_assert_str_eq(got,
+	    "H \n"
+	    "P /db prefix default/db:http default/w\n"
+	    "P /lit prefix default/lit:80 default/w\n"
+	    "B default/db:http rr 0 0\n"
+	    "B default/lit:80 rr 0 0 192.0.2.50:80\n");
+	free(got);
+	compile_result_free(&res);
+	store_free(st);
+}
+END_TEST
+
 static Suite *
 compile_suite(void)
 {
@@ -926,6 +1159,8 @@ compile_suite(void)
 	    (int)(UTIL_NELEM(cases) * NORDERS));
 	tcase_add_test(tc, test_empty_and_settings);
 	tcase_add_test(tc, test_idempotent);
+	tcase_add_test(tc, test_external_names);
+	tcase_add_test(tc, test_external_no_callback);
 	suite_add_tcase(s, tc);
 	return s;
 }
