@@ -45,6 +45,7 @@
 #include "master/control.h"
 #include "master/listeners.h"
 #include "master/provider_files.h"
+#include "master/resolver.h"
 #include "master/store.h"
 #include "master/supervise.h"
 #include "worker/sandbox.h"
@@ -69,6 +70,7 @@ static struct {
 	struct supervise	 sv;
 	struct provider_files	*pf;
 	struct store		*store;
+	struct resolver		*resolver;	/* ExternalName Services */
 	struct control		*ctl;
 	int			 pid_fd;
 	char			*pid_file;
@@ -86,6 +88,9 @@ static struct {
 } m = { .pid_fd = -1, .ready_fd = -1 };
 
 static void	master_publish(void);
+static int	master_resolve(void *, const char *, struct sockaddr_storage *,
+		    socklen_t *, size_t, size_t *);
+static void	master_resolved_cb(void *);
 static void	master_store_cb(void *, struct store *, int);
 static void	master_signal_cb(struct ev_loop *, ev_signal *, int);
 static void	master_child_cb(struct ev_loop *, ev_child *, int);
@@ -240,6 +245,35 @@ master_memfd(const void *blob, size_t len)
 }
 
 /*
+ * compile's lookup for ExternalName Services: answers from the resolver's
+ * cache and marks <name> wanted, so an unknown name is resolved in the
+ * background and master_resolved_cb() recompiles when its addresses arrive
+ * or change.  Never blocks.
+ */
+static int
+master_resolve(void *arg, const char *name, struct sockaddr_storage *addrs,
+    socklen_t *lens, size_t max, size_t *n)
+{
+	*n = 0;
+	if (resolver_want(arg, name) == -1)
+		return COMPILE_NAME_FAILED;
+	switch (resolver_lookup(arg, name, addrs, lens, max, n)) {
+	case RESOLVER_RESOLVED:
+		return COMPILE_NAME_RESOLVED;
+	case RESOLVER_PENDING:
+		return COMPILE_NAME_PENDING;
+	default:
+		return COMPILE_NAME_FAILED;
+	}
+}
+
+static void
+master_resolved_cb(void *arg)
+{
+	master_publish();
+}
+
+/*
  * Compiles the current store with the current config and publishes the
  * result as the next generation.  On any failure the running snapshot
  * stays.
@@ -258,12 +292,16 @@ master_publish(void)
 	if (m.store == NULL)
 		return;
 	master_compile_options(&m.conf, &opt);
+	opt.resolve = master_resolve;
+	opt.resolve_arg = m.resolver;
 	memset(&res, 0, sizeof(res));
 	if (compile_routes(m.store, &opt, &res) == -1) {
 		log_warnx("compile: out of memory; keeping generation %llu",
 		    (unsigned long long)m.generation);
 		return;
 	}
+	/* Names no Service asked for in this compile are forgotten. */
+	resolver_sweep(m.resolver);
 	for (i = 0; i < res.nerrors; i++)
 		log_warnx("%s (%s): %s", res.errors[i].object,
 		    res.errors[i].origin != NULL ? res.errors[i].origin : "-",
@@ -574,6 +612,11 @@ main(int argc, char **argv)
 	    sizeof(err))) == NULL)
 		fatalx("control socket: %s", err);
 
+	/* Before the provider: its first load compiles at once. */
+	if ((m.resolver = resolver_new(m.loop, master_resolved_cb,
+	    NULL)) == NULL)
+		fatalx("resolver: out of memory");
+
 	/* Loads synchronously: generation 1 exists before any worker. */
 	m.pf = provider_files_new(m.loop, m.conf.provider_dir,
 	    m.conf.debounce_ms, master_store_cb, NULL);
@@ -611,6 +654,7 @@ main(int argc, char **argv)
 
 	ev_run(m.loop, 0);
 
+	resolver_free(m.resolver);
 	store_free(m.store);
 	if (m.have_last)
 		compile_result_free(&m.last);
