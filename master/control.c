@@ -158,7 +158,7 @@ control_open(struct ev_loop *loop, const char *path,
 	}
 	umask(old);
 	if (chmod(path, 0600) == -1 || listen(c->fd, 16) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", c->path, strerror(errno));
 		unlink(path);
 		goto bad;
 	}

@@ -87,6 +87,12 @@ static const char *const sandbox_allow[] = {
 	/* the end */
 	"exit",			/* thread exit */
 	"exit_group",		/* exit(3) after the drain */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+	/* sanitizer builds only (make check under ASan/UBSan): the runtime's
+	 * own calls, never present in a production binary */
+	"sigaltstack",		/* ASan: per-thread alternate stack checks */
+#endif
 };
 
 /* Denied with an errno: libc tries them on its own and copes. */
