@@ -58,14 +58,21 @@ cmd_deps() {
 	install_pkgs $BASE_PKGS
 }
 
-# configure_in DIR [VAR=VALUE...]: configures out of tree in DIR unless it
-# already holds a Makefile (make then reruns config.status itself).
+# configure_in DIR [VAR=VALUE...] [--option...]: configures out of tree in
+# DIR unless it already holds a Makefile (make then reruns config.status).
 configure_in() {
-	local dir=$1; shift
+	local dir=$1 a vars=() opts=(); shift
+	for a in "$@"; do
+		case $a in
+		--*) opts+=("$a") ;;
+		*) vars+=("$a") ;;
+		esac
+	done
 	mkdir -p "$dir"
 	if [ ! -f "$dir/Makefile" ]; then
 		say "configure in $dir"
-		(cd "$dir" && env "$@" "$ROOT/configure" -q)
+		(cd "$dir" && env ${vars[@]+"${vars[@]}"} "$ROOT/configure" -q \
+		    ${opts[@]+"${opts[@]}"})
 	fi
 }
 
@@ -166,7 +173,8 @@ cmd_test() {
 
 	say "make check under ASan+UBSan in build-asan"
 	local san="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer"
-	if configure_in build-asan CFLAGS="$san" LDFLAGS="$san" &&
+	if configure_in build-asan CFLAGS="$san" LDFLAGS="$san" \
+	    --with-Werror &&
 	    make -C build-asan -j"$NPROC"; then
 		ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -180,6 +188,12 @@ cmd_test() {
 	# own not yet installed pages are not failures.
 	say "mandoc -Tlint man/*"
 	mandoc -Tlint -Wwarning man/*.[0-9] || failed+=("mandoc lint")
+
+	# The tarball builds and passes its own make check from a read-only
+	# source tree: what `make dist` ships is complete.
+	say "make distcheck"
+	make -C build distcheck >build/distcheck.log 2>&1 ||
+	    { tail -40 build/distcheck.log; failed+=("make distcheck"); }
 
 	if [ ${#failed[@]} -gt 0 ]; then
 		say "FAILED before integration tests: ${failed[*]}"
