@@ -153,7 +153,7 @@ ingressd demo: the seed article's Ingresses on http://127.0.0.1:8080
   curl -H 'Host: traefik.www.test.com' http://127.0.0.1:8080/   # again: two pods, round-robin
   curl -H 'Host: traefik.api.test.com' http://127.0.0.1:8080/users
   curl -H 'Host: test.com' http://127.0.0.1:8080/
-  curl -H 'Host: traefik-ui.local' http://127.0.0.1:8080/metrics   # the admin listener, as the article's UI
+  curl -H 'Host: traefik-ui.local' http://127.0.0.1:8080/healthz   # the admin listener (the article's UI port)
   curl -i -H 'Host: unknown.test.com' http://127.0.0.1:8080/    # 404
 
 Edit conf/demo/*.yaml while it runs: routes change without a restart.

@@ -31,10 +31,13 @@ struct balancer_state {
 	uint32_t	*inflight;
 };
 
+static int	balancer_swrr(struct balancer_state *, const uint32_t *, size_t);
+
 static struct balancer_state	*balancer_table;
 static size_t			 balancer_cap;	/* power of two */
 static size_t			 balancer_count;
 static uint64_t			 balancer_latest_gen;
+static unsigned int		 balancer_rotation;
 
 /* Keys are hashes; 0 marks a free slot, so fold it away. */
 static uint64_t
@@ -143,6 +146,9 @@ balancer_state_reset(struct balancer_state *st, uint64_t fingerprint,
 	st->fingerprint = fingerprint;
 	st->base = NULL;
 	st->generation = 0;
+	/* Advance to this worker's starting point (equal weights: r mod n). */
+	for (i = 0; n > 0 && i < balancer_rotation % n; i++)
+		(void)balancer_swrr(st, NULL, 0);
 	return 0;
 }
 
@@ -311,4 +317,10 @@ balancer_reset(void)
 	balancer_cap = 0;
 	balancer_count = 0;
 	balancer_latest_gen = 0;
+}
+
+void
+balancer_set_rotation(unsigned int r)
+{
+	balancer_rotation = r;
 }

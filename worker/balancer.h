@@ -70,4 +70,11 @@ uint32_t balancer_inflight(uint64_t key, uint64_t fingerprint,
 /* Forgets every backend (tests; worker exit). */
 void	balancer_reset(void);
 
+/*
+ * Where this worker's rotation starts: worker <r> begins each new backend
+ * at its endpoint r mod n, so that N workers do not all send their first
+ * requests to the same endpoint.
+ */
+void	balancer_set_rotation(unsigned int r);
+
 #endif

@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "common/snapshot.h"
 #include "common/util.h"
+#include "worker/balancer.h"
 #include "worker/listener.h"
 #include "worker/proxy.h"
 #include "worker/sandbox.h"
@@ -237,6 +238,7 @@ worker_main(int argc, char **argv)
 	log_init(to_stderr, level);
 	snprintf(role, sizeof(role), "worker %d", w.id);
 	log_setrole(role);
+	balancer_set_rotation((unsigned int)w.id);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* Connections are descriptors: take what the hard limit allows. */

@@ -53,6 +53,26 @@ START_TEST(test_equal_weights)
 }
 END_TEST
 
+/* Worker r starts every new backend at endpoint r mod n, then rotates. */
+START_TEST(test_rotation_per_worker)
+{
+	const uint32_t w[3] = { 1, 1, 1 };
+	unsigned int r;
+
+	for (r = 0; r < 7; r++) {
+		balancer_reset();
+		balancer_set_rotation(r);
+		ck_assert_int_eq(pick(9, 1, w, 3, NULL, 0), (int)(r % 3));
+		ck_assert_int_eq(pick(9, 1, w, 3, NULL, 0),
+		    (int)((r + 1) % 3));
+		/* A single endpoint is always the pick. */
+		ck_assert_int_eq(pick(10, 1, w, 1, NULL, 0), 0);
+	}
+	balancer_set_rotation(0);
+	balancer_reset();
+}
+END_TEST
+
 START_TEST(test_zero_weight_counts_as_one)
 {
 	const uint32_t w[2] = { 0, 1 };
@@ -278,6 +298,7 @@ balancer_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_equal_weights);
+	tcase_add_test(tc, test_rotation_per_worker);
 	tcase_add_test(tc, test_zero_weight_counts_as_one);
 	tcase_add_test(tc, test_smooth_weights);
 	tcase_add_test(tc, test_exclusion);
