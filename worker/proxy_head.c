@@ -207,10 +207,19 @@ proxy_head_request_size(const struct http_request *r, size_t headlen)
 	for (i = 0; i < r->nheaders; i++)
 		if (proxy_head_is(&r->headers[i], "x-forwarded-for", 15))
 			n += r->headers[i].value_len + 2;
-	/* X-Forwarded-Host repeats the Host value. */
+	/* X-Forwarded-Host repeats the Host value; absolute-form writes it
+	 * once more as Host. */
 	if (r->host != NULL)
-		n += r->host_len;
+		n += 2 * r->host_len + 8;
 	return n;
+}
+
+/* 1 for an absolute-form request-target ("http://host/path"). */
+static int
+proxy_head_absolute(const struct http_request *r)
+{
+	return !r->is_connect && r->target_len > 0 && r->target[0] != '/' &&
+	    !(r->target_len == 1 && r->target[0] == '*');
 }
 
 size_t
@@ -223,11 +232,32 @@ proxy_head_request(char *out, size_t outlen, const struct http_request *r,
 	char num[8], gen[PROXY_HEAD_REQID_LEN];
 	const char *eol;
 	size_t i;
+	int absolute;
 
-	/* The request line exactly as sent, CRLF included. */
 	if ((eol = memchr(head, '\n', headlen)) == NULL)
 		return 0;
-	proxy_head_add(&o, head, eol - head + 1);
+	absolute = proxy_head_absolute(r);
+	if (absolute) {
+		/*
+		 * RFC 9112 3.2: an origin server gets origin-form, and a proxy
+		 * forwarding absolute-form MUST make Host from the target,
+		 * not forward the Host field it received.
+		 */
+		proxy_head_add(&o, r->method, r->method_len);
+		ADDS(&o, " ");
+		proxy_head_add(&o, r->path, r->path_len);
+		if (r->query != NULL) {
+			ADDS(&o, "?");
+			proxy_head_add(&o, r->query, r->query_len);
+		}
+		if (r->minor_version == 0)
+			ADDS(&o, " HTTP/1.0\r\n");
+		else
+			ADDS(&o, " HTTP/1.1\r\n");
+		if (r->host != NULL)
+			proxy_head_field(&o, "Host", 4, r->host, r->host_len);
+	} else		/* The request line exactly as sent, with its CRLF. */
+		proxy_head_add(&o, head, eol - head + 1);
 
 	proxy_head_tokens(r->headers, r->nheaders, &t);
 	for (i = 0; i < r->nheaders; i++) {
@@ -235,6 +265,8 @@ proxy_head_request(char *out, size_t outlen, const struct http_request *r,
 		if (proxy_head_is(h, "upgrade", 7))
 			upgrade = h;
 		if (proxy_head_hop(h) || proxy_head_named(h, &t))
+			continue;
+		if (absolute && proxy_head_is(h, "host", 4))
 			continue;
 		if (proxy_head_is(h, "x-forwarded-for", 15) ||
 		    proxy_head_is(h, "x-forwarded-proto", 17) ||

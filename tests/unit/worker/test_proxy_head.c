@@ -96,6 +96,37 @@ START_TEST(test_request_line_and_host_as_sent)
 }
 END_TEST
 
+/* RFC 9112 3.2.2: origin-form upstream, Host made from the target. */
+START_TEST(test_absolute_form_rewritten)
+{
+	const char *p;
+	int hosts = 0;
+
+	rewrite_request("GET http://Www.Test.com:81/abs?q=1 HTTP/1.1\r\n"
+	    "Host: stale.example\r\nAccept: */*\r\n\r\n", "10.0.0.7", 80);
+	ck_assert_msg(strncmp(out, "GET /abs?q=1 HTTP/1.1\r\n",
+	    strlen("GET /abs?q=1 HTTP/1.1\r\n")) == 0, "%s", out);
+	ck_assert(has_line("Host: Www.Test.com:81"));
+	ck_assert(has_line("X-Forwarded-Host: Www.Test.com:81"));
+	ck_assert(!has_line("Host: stale.example"));
+	ck_assert(has_line("Accept: */*"));
+	for (p = out; (p = strstr(p, "\r\nHost:")) != NULL; p++)
+		hosts++;
+	ck_assert_int_eq(hosts, 1);
+
+	/* Without a path the target means "/". */
+	rewrite_request("HEAD http://a.test HTTP/1.1\r\nHost: a.test\r\n"
+	    "\r\n", "10.0.0.7", 80);
+	ck_assert(strncmp(out, "HEAD / HTTP/1.1\r\n", 17) == 0);
+	ck_assert(has_line("Host: a.test"));
+
+	/* OPTIONS * stays as sent. */
+	rewrite_request("OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	    "10.0.0.7", 80);
+	ck_assert(strncmp(out, "OPTIONS * HTTP/1.1\r\n", 20) == 0);
+}
+END_TEST
+
 START_TEST(test_hop_by_hop_removed)
 {
 	rewrite_request("POST /up HTTP/1.1\r\nHost: a\r\n"
@@ -250,6 +281,7 @@ proxy_head_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_request_line_and_host_as_sent);
+	tcase_add_test(tc, test_absolute_form_rewritten);
 	tcase_add_test(tc, test_hop_by_hop_removed);
 	tcase_add_test(tc, test_connection_cannot_drop_framing);
 	tcase_add_test(tc, test_x_forwarded_for_appended);
