@@ -300,6 +300,15 @@ proxy_head_request(char *out, size_t outlen, const struct http_request *r,
 		    r->host_len);
 	proxy_head_field(&o, "X-Forwarded-Port", 16, num,
 	    proxy_head_utoa(num, port));
+	/*
+	 * RFC 9110 7.6.3: a gateway MUST add Via to the requests it forwards,
+	 * naming the protocol it received; the client's own Via lines stay
+	 * before it, which is the same as one comma-separated list.
+	 */
+	if (r->minor_version == 0)
+		ADDS(&o, "Via: 1.0 ingressd\r\n");
+	else
+		ADDS(&o, "Via: 1.1 ingressd\r\n");
 	if (rid != NULL)
 		proxy_head_field(&o, "X-Request-Id", 12, rid->value,
 		    rid->value_len);

@@ -92,7 +92,14 @@ START_TEST(test_request_line_and_host_as_sent)
 	ck_assert(has_line("X-Forwarded-Proto: http"));
 	ck_assert(has_line("X-Forwarded-Host: Example.TEST:8080"));
 	ck_assert(has_line("X-Forwarded-Port: 80"));
+	ck_assert(has_line("Via: 1.1 ingressd"));
 	ck_assert(has_line("Connection: keep-alive"));
+
+	/* Earlier hops stay; HTTP/1.0 is named as received. */
+	rewrite_request("GET / HTTP/1.0\r\nVia: 1.1 edge\r\n\r\n",
+	    "10.0.0.7", 80);
+	ck_assert(has_line("Via: 1.1 edge"));
+	ck_assert(has_line("Via: 1.0 ingressd"));
 }
 END_TEST
 
