@@ -22,6 +22,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -1171,4 +1172,40 @@ http_reason(int status)
 	case 505: return "HTTP Version Not Supported";
 	}
 	return "Unknown";
+}
+
+size_t
+http_date(int64_t t, char out[HTTP_DATE_LEN])
+{
+	static const char days[7][4] = {
+		"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"
+	};
+	static const char months[12][4] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+		"Oct", "Nov", "Dec"
+	};
+	int64_t d, secs, z, era, doe, yoe, y, doy, mp, day, mon;
+
+	if (t < 0)
+		t = 0;
+	d = t / 86400;
+	secs = t % 86400;
+	/* Civil date from days since 1970-01-01 (Howard Hinnant's method). */
+	z = d + 719468;
+	era = z / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	day = doy - (153 * mp + 2) / 5 + 1;
+	mon = mp < 10 ? mp + 3 : mp - 9;
+	if (mon <= 2)
+		y++;
+	if (y > 9999)
+		y = 9999;
+	snprintf(out, HTTP_DATE_LEN, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+	    days[d % 7], (int)day, months[mon - 1], (int)y,
+	    (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+	return HTTP_DATE_LEN - 1;
 }

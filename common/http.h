@@ -135,6 +135,14 @@ int	http_has_token(const char *value, size_t len, const char *token);
  * list, which the caller checks with http_has_token(). */
 int	http_is_hop_by_hop(const char *name, size_t len);
 
+/*
+ * Writes <t> as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110
+ * 5.6.7) into <out>, NUL-terminated; needs no locale and no time zone
+ * files, so it works in a chrooted worker.  Returns the length (29).
+ */
+#define HTTP_DATE_LEN	30
+size_t	http_date(int64_t t, char out[HTTP_DATE_LEN]);
+
 /* "Not Found" for 404 and so on; "Unknown" otherwise. */
 const char *http_reason(int status);
 

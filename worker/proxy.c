@@ -497,6 +497,24 @@ proxy_close_graceful(struct proxy_conn *c)
 }
 
 /*
+ * Today's IMF-fixdate for the responses ingressd writes itself, made at
+ * most once a second from the loop's clock (ev_now() is wall time).
+ */
+static const char *
+proxy_date(struct ev_loop *loop)
+{
+	static char date[HTTP_DATE_LEN];
+	static int64_t made = -1;
+	int64_t now = (int64_t)ev_now(loop);
+
+	if (now != made) {
+		http_date(now, date);
+		made = now;
+	}
+	return date;
+}
+
+/*
  * Queues a local response <status> in hbuf (our own reason and short text
  * body) and drops the upstream side.  <keep> asks to keep the connection;
  * it is honoured only for a request that was parsed, has no body, asked
@@ -522,9 +540,10 @@ proxy_local(struct proxy_conn *c, int status, int keep, const char *body)
 	proxy_buf_put(&c->uin);
 	c->uin_body = 0;
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
-	    "Server: ingressd\r\nContent-Type: text/plain\r\n"
+	    "Server: ingressd\r\nDate: %s\r\nContent-Type: text/plain\r\n"
 	    "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
-	    status, reason, blen, c->close_after ? "close" : "keep-alive");
+	    status, reason, proxy_date(c->loop), blen,
+	    c->close_after ? "close" : "keep-alive");
 	if ((b = proxy_buf_get(n + blen)) == NULL) {
 		c->close_after = 1;
 		proxy_buf_put(&c->hbuf);

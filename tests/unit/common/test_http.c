@@ -1083,6 +1083,30 @@ END_TEST
 
 #define NELEM(a)	((int)(sizeof(a) / sizeof((a)[0])))
 
+/* IMF-fixdate, checked against known instants (RFC 9110 5.6.7). */
+START_TEST(test_http_date)
+{
+	static const struct {
+		int64_t		 t;
+		const char	*want;
+	} cases[] = {
+		{ 0, "Thu, 01 Jan 1970 00:00:00 GMT" },
+		{ 784111777, "Sun, 06 Nov 1994 08:49:37 GMT" },
+		{ 951782400, "Tue, 29 Feb 2000 00:00:00 GMT" },
+		{ 1709251199, "Thu, 29 Feb 2024 23:59:59 GMT" },
+		{ 1795651200, "Thu, 26 Nov 2026 00:00:00 GMT" },
+		{ 4102444800, "Fri, 01 Jan 2100 00:00:00 GMT" },
+	};
+	char out[HTTP_DATE_LEN];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_uint_eq(http_date(cases[i].t, out), 29);
+		ck_assert_str_eq(out, cases[i].want);
+	}
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -1117,6 +1141,7 @@ http_suite(void)
 	tcase_add_loop_test(tc, test_has_token, 0, NELEM(token_cases));
 	tcase_add_test(tc, test_hop_by_hop);
 	tcase_add_test(tc, test_reason);
+	tcase_add_test(tc, test_http_date);
 	suite_add_tcase(s, tc);
 	return s;
 }
