@@ -299,43 +299,86 @@ control_error(struct control_client *cl, const char *msg)
 	control_reply(cl, o);
 }
 
-/* One request line: {"cmd":"status"|"routes"|"backends"|"reload"}. */
+enum control_cmd
+control_parse(const char *line, char *err, size_t errlen)
+{
+	static const char *const names[] = {
+		[CONTROL_CMD_STATUS] = "status",
+		[CONTROL_CMD_ROUTES] = "routes",
+		[CONTROL_CMD_BACKENDS] = "backends",
+		[CONTROL_CMD_RELOAD] = "reload",
+	};
+	struct json_tokener *tok;
+	struct json_object *req, *cmdo;
+	enum control_cmd cmd = CONTROL_CMD_INVALID;
+	size_t i, len = strnlen(line, CONTROL_MAX_REQUEST + 1);
+
+	if (len > CONTROL_MAX_REQUEST) {
+		snprintf(err, errlen, "request too long");
+		return CONTROL_CMD_INVALID;
+	}
+	/* A request is one flat object: a small depth cap is plenty. */
+	if ((tok = json_tokener_new_ex(8)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return CONTROL_CMD_INVALID;
+	}
+	req = json_tokener_parse_ex(tok, line, (int)len);
+	if (req == NULL || tok->char_offset != (int)len) {
+		if (req != NULL)
+			snprintf(err, errlen, "trailing bytes after the request");
+		else if (json_tokener_get_error(tok) == json_tokener_continue)
+			snprintf(err, errlen, "incomplete JSON request");
+		else
+			snprintf(err, errlen, "%s", json_tokener_error_desc(
+			    json_tokener_get_error(tok)));
+		goto done;
+	}
+	if (!json_object_is_type(req, json_type_object) ||
+	    !json_object_object_get_ex(req, "cmd", &cmdo) ||
+	    !json_object_is_type(cmdo, json_type_string)) {
+		snprintf(err, errlen, "request must be an object with a string "
+		    "\"cmd\"");
+		goto done;
+	}
+	for (i = 0; i < UTIL_NELEM(names); i++)
+		if (strcmp(json_object_get_string(cmdo), names[i]) == 0)
+			cmd = (enum control_cmd)i;
+	if (cmd == CONTROL_CMD_INVALID)
+		snprintf(err, errlen, "unknown cmd \"%.64s\" (status, routes, "
+		    "backends, reload)", json_object_get_string(cmdo));
+ done:
+	json_object_put(req);
+	json_tokener_free(tok);
+	return cmd;
+}
+
+/* One request line: answered with one JSON line, or {"error": ...}. */
 static void
 control_dispatch(struct control_client *cl, const char *line)
 {
 	const struct control_ops *ops = cl->ctl->ops;
-	struct json_object *req, *cmdo, *o = NULL;
-	enum json_tokener_error jerr;
-	const char *cmd;
+	struct json_object *o = NULL;
 	char err[512] = "";
 
-	req = json_tokener_parse_verbose(line, &jerr);
-	if (req == NULL || !json_object_is_type(req, json_type_object) ||
-	    !json_object_object_get_ex(req, "cmd", &cmdo) ||
-	    !json_object_is_type(cmdo, json_type_string)) {
-		control_error(cl, req == NULL ? json_tokener_error_desc(jerr) :
-		    "request must be an object with a string \"cmd\"");
-		json_object_put(req);
-		return;
-	}
-	cmd = json_object_get_string(cmdo);
-	if (strcmp(cmd, "status") == 0)
+	switch (control_parse(line, err, sizeof(err))) {
+	case CONTROL_CMD_STATUS:
 		o = ops->status(ops->arg, err, sizeof(err));
-	else if (strcmp(cmd, "routes") == 0)
+		break;
+	case CONTROL_CMD_ROUTES:
 		o = ops->routes(ops->arg, err, sizeof(err));
-	else if (strcmp(cmd, "backends") == 0)
+		break;
+	case CONTROL_CMD_BACKENDS:
 		o = ops->backends(ops->arg, err, sizeof(err));
-	else if (strcmp(cmd, "reload") == 0) {
-		if (ops->reload(ops->arg, err, sizeof(err)) == 0) {
-			o = ops->status(ops->arg, err, sizeof(err));
-			if (o != NULL)
-				json_object_object_add(o, "reloaded",
-				    json_object_new_boolean(1));
-		}
-	} else
-		snprintf(err, sizeof(err), "unknown cmd \"%.64s\" (status, "
-		    "routes, backends, reload)", cmd);
-	json_object_put(req);
+		break;
+	case CONTROL_CMD_RELOAD:
+		if (ops->reload(ops->arg, err, sizeof(err)) == 0 &&
+		    (o = ops->status(ops->arg, err, sizeof(err))) != NULL)
+			json_object_object_add(o, "reloaded",
+			    json_object_new_boolean(1));
+		break;
+	case CONTROL_CMD_INVALID:
+		break;
+	}
 	if (o == NULL)
 		control_error(cl, err[0] != '\0' ? err : "failed");
 	else

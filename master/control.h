@@ -49,6 +49,22 @@ struct control *control_open(struct ev_loop *loop, const char *path,
  */
 int	control_in_use(const char *path);
 
+enum control_cmd {
+	CONTROL_CMD_INVALID = -1,
+	CONTROL_CMD_STATUS = 0,
+	CONTROL_CMD_ROUTES = 1,
+	CONTROL_CMD_BACKENDS = 2,
+	CONTROL_CMD_RELOAD = 3,
+};
+
+/*
+ * Parses one request line, {"cmd": "status"|"routes"|"backends"|"reload"}
+ * (other members are ignored).  Returns the command, or
+ * CONTROL_CMD_INVALID with the reason in <err>.  Pure: it only reads
+ * <line>; fuzzed by tests/fuzz/fuzz_control.c.
+ */
+enum control_cmd control_parse(const char *line, char *err, size_t errlen);
+
 /* Closes every client and the socket, and unlinks it; NULL-safe. */
 void	control_close(struct control *c);
 
