@@ -56,6 +56,41 @@ def test_host_path_query_method_as_sent(ingressd, backend):
     assert j["body_len"] == 4
 
 
+def test_via_added(ingressd, backend):
+    """RFC 9110 7.6.3: a gateway adds Via to what it forwards."""
+    d, b = one_route(ingressd, backend)
+    j = get(d.port, "app.test", "/v").json()
+    assert j["headers"]["via"] == "1.1 ingressd"
+    j = get(d.port, "app.test", "/v", headers={"Via": "1.1 edge"}).json()
+    vias = [v for k, v in j["raw_headers"] if k.lower() == "via"]
+    assert ", ".join(vias) == "1.1 edge, 1.1 ingressd"
+
+
+def test_absolute_form_goes_upstream_as_origin_form(ingressd, backend):
+    """RFC 9112 3.2.2: route by the target's authority, send origin-form
+    with Host made from it, never the stale Host the client sent."""
+    d, b = one_route(ingressd, backend)
+    with Conn(d.port) as c:
+        c.send(b"GET http://app.test/abs?q=1 HTTP/1.1\r\n"
+               b"Host: stale.example\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 200, r
+    j = r.json()
+    assert j["target"] == "/abs?q=1"
+    assert j["headers"]["host"] == "app.test"
+
+
+def test_own_responses_carry_date(ingressd, backend):
+    """RFC 9110 6.6.1: ingressd's own answers carry Date, as IMF-fixdate."""
+    import email.utils
+    d, b = one_route(ingressd, backend)
+    r = get(d.port, "nothing.test", "/")
+    assert r.status == 404
+    when = email.utils.parsedate_to_datetime(r.header("Date"))
+    assert abs(when.timestamp() - time.time()) < 5
+    assert r.header("Date").endswith(" GMT")
+
+
 def test_server_header(ingressd, backend):
     b1 = backend("with", server_header="echo-backend/1.0")
     b2 = backend("without", server_header=None)
