@@ -123,9 +123,10 @@ usage(FILE *f)
 	    "  -f, --foreground   do not daemonize; log to stderr\n"
 	    "  -t, --check        load the configuration, the manifests and\n"
 	    "                     compile the routes, print problems, exit:\n"
-	    "                     1 with file:line:col: reason for a bad\n"
-	    "                     configuration, else 0 (manifest and route\n"
-	    "                     problems are printed as warnings)\n"
+	    "                     1 for a bad configuration (file:line:col)\n"
+	    "                     or an invalid manifest (file doc N (line\n"
+	    "                     L)), else 0 (route problems such as a\n"
+	    "                     missing Service are printed as warnings)\n"
 	    "  -V, --version      print \"ingressd %s\" and exit\n"
 	    "  -h, --help         this text\n"
 	    "\n"
@@ -502,14 +503,16 @@ master_check(const char *path)
 		    res.errors[i].origin != NULL ? res.errors[i].origin : "-",
 		    res.errors[i].reason);
 	master_table_counts(&res.rt, &paths, &endpoints);
-	printf("%s: configuration OK; %s: %d document(s) skipped; routes: "
+	printf("%s: configuration OK; %s: %d invalid document(s); routes: "
 	    "%zu hosts, %zu paths, %zu backends, %zu endpoints, %zu "
 	    "warning(s)\n", path, c.provider_dir, nerrors, res.rt.nhosts,
 	    paths, res.rt.nbackends, endpoints, res.nerrors);
 	compile_result_free(&res);
 	store_free(st);
 	conf_free(&c);
-	return 0;
+	/* An invalid manifest is an error, as nginx -t makes any error one:
+	 * the running daemon would skip it, the operator should not. */
+	return nerrors > 0 ? 1 : 0;
 }
 
 int

@@ -69,6 +69,36 @@ def test_check_bad_configs_name_file_line_col(tmp_path):
             "no %s:%s:COL: reason for %r in %r" % (path, lines, text, out)
 
 
+def test_check_invalid_manifest_fails_naming_file_and_line(tmp_path):
+    """--check is for operators about to deploy: an invalid manifest fails
+    it, naming the file, the document and the line; a route problem (a
+    Service that does not exist yet) is only a warning."""
+    d = good_config(tmp_path)
+    try:
+        with open(os.path.join(d.mdir, "bad.yaml"), "w") as f:
+            f.write("apiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+                    "metadata: {name: x}\nspec:\n  rules:\n"
+                    "  - host: a.test\n    http:\n      paths:\n"
+                    "      - path: /\n        pathType: Regex\n"
+                    "        backend: {service: {name: s, port: {number: 80}}}\n")
+        p = run("--check", "--config", d.config_path)
+        out = p.stdout + p.stderr
+        assert p.returncode == 1, out
+        assert re.search(r"bad\.yaml doc 1 \(line \d+\): .*pathType", out), out
+        os.unlink(os.path.join(d.mdir, "bad.yaml"))
+        with open(os.path.join(d.mdir, "ok.yaml"), "w") as f:
+            f.write("apiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+                    "metadata: {name: x}\nspec:\n  rules:\n"
+                    "  - host: a.test\n    http:\n      paths:\n"
+                    "      - path: /\n        pathType: Prefix\n"
+                    "        backend: {service: {name: s, port: {number: 80}}}\n")
+        p = run("--check", "--config", d.config_path)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "warning" in p.stderr
+    finally:
+        d.cleanup()
+
+
 def test_check_missing_file(tmp_path):
     p = run("--check", "--config", str(tmp_path / "nope.yaml"))
     assert p.returncode != 0
