@@ -299,7 +299,7 @@ conf_defaults(struct conf *c)
 	c->max_headers = 100;
 	c->max_body_size = 0;
 	c->max_connections = 16384;
-	c->upstream_keepalive = 32;
+	c->upstream_keepalive = 320;	/* ingress-nginx's default too */
 }
 
 void

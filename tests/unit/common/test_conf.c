@@ -72,7 +72,7 @@ assert_defaults(const struct conf *c)
 	ck_assert_uint_eq(c->max_headers, 100);
 	ck_assert_uint_eq(c->max_body_size, 0);
 	ck_assert_uint_eq(c->max_connections, 16384);
-	ck_assert_uint_eq(c->upstream_keepalive, 32);
+	ck_assert_uint_eq(c->upstream_keepalive, 320);
 }
 
 START_TEST(test_defaults_fn)
