@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +45,15 @@
 #define ANN_LOAD_BALANCE	"ingressd.io/load-balance"
 #define ANN_CONNECT_TIMEOUT	"ingressd.io/connect-timeout"
 #define ANN_RESPONSE_TIMEOUT	"ingressd.io/response-timeout"
+#define ANN_HEALTH_MODE		"ingressd.io/health-mode"
+#define ANN_HEALTH_PATH		"ingressd.io/health-path"
+#define ANN_HEALTH_PORT		"ingressd.io/health-port"
+#define ANN_HEALTH_HOST		"ingressd.io/health-host"
+#define ANN_HEALTH_INTERVAL	"ingressd.io/health-interval"
+#define ANN_HEALTH_TIMEOUT	"ingressd.io/health-timeout"
+#define ANN_HEALTH_RISE		"ingressd.io/health-rise"
+#define ANN_HEALTH_FALL		"ingressd.io/health-fall"
+#define ANN_HEALTH_EXPECT	"ingressd.io/health-expect"
 
 static const struct {
 	const char	*name;
@@ -60,6 +70,7 @@ struct cc_ingress {
 	uint32_t	 policy;
 	uint32_t	 connect_ms;
 	uint32_t	 response_ms;
+	struct route_health health;	/* strings borrowed */
 };
 
 /* One (host, path, type) or defaultBackend an Ingress asks for. */
@@ -283,6 +294,109 @@ cc_duration(struct cc *c, struct cc_ingress *ci, const char *key,
 	return 0;
 }
 
+/*
+ * Reads annotation <key> of <ci>, a whole number in [<min>, <max>], into
+ * *<v>; a bad value is reported and leaves *<v> alone.  -1 on ENOMEM.
+ */
+static int
+cc_number(struct cc *c, struct cc_ingress *ci, const char *key,
+    uint32_t min, uint32_t max, uint32_t *v)
+{
+	const char *s;
+	char *end;
+	unsigned long x;
+
+	if ((s = objects_annotation(ci->o, key)) == NULL)
+		return 0;
+	errno = 0;
+	x = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 ||
+	    x < min || x > max)
+		return cc_error(c, (size_t)(ci - c->ings), "annotation %s: "
+		    "\"%s\" is not a number from %u to %u; the default "
+		    "applies", key, s, min, max);
+	*v = (uint32_t)x;
+	return 0;
+}
+
+/* A Host header value for probes: 1 to 255 visible characters, no '/'. */
+static int
+cc_host_ok(const char *v)
+{
+	size_t i;
+
+	for (i = 0; v[i] != '\0'; i++)
+		if (i >= 255 || v[i] <= ' ' || v[i] >= 0x7f || v[i] == '/')
+			return 0;
+	return i > 0;
+}
+
+/*
+ * The health probe of <ci>: the configured defaults, then its
+ * ingressd.io/health-* annotations.  A bad value is reported and the
+ * default kept.  -1 on ENOMEM.
+ */
+static int
+cc_health(struct cc *c, struct cc_ingress *ci)
+{
+	struct route_health *h = &ci->health;
+	size_t at = (size_t)(ci - c->ings);
+	const char *v;
+	uint32_t ms;
+
+	*h = c->opt->health;
+	if ((v = objects_annotation(ci->o, ANN_HEALTH_MODE)) != NULL) {
+		if (strcmp(v, "tcp") == 0)
+			h->mode = ROUTE_HEALTH_TCP;
+		else if (strcmp(v, "http") == 0)
+			h->mode = ROUTE_HEALTH_HTTP;
+		else if (cc_error(c, at, "annotation %s: unknown mode \"%s\" "
+		    "(http, tcp); the default applies", ANN_HEALTH_MODE,
+		    v) == -1)
+			return -1;
+	}
+	if ((v = objects_annotation(ci->o, ANN_HEALTH_PATH)) != NULL) {
+		if (util_http_path_ok(v)) {
+			h->path = (char *)(uintptr_t)v;
+			/* A path asks for an HTTP probe unless told. */
+			if (objects_annotation(ci->o, ANN_HEALTH_MODE) == NULL)
+				h->mode = ROUTE_HEALTH_HTTP;
+		} else if (cc_error(c, at, "annotation %s: \"%s\" is not a "
+		    "path (starts with '/', no spaces); the default applies",
+		    ANN_HEALTH_PATH, v) == -1)
+			return -1;
+	}
+	if ((v = objects_annotation(ci->o, ANN_HEALTH_HOST)) != NULL) {
+		if (cc_host_ok(v))
+			h->host = (char *)(uintptr_t)v;
+		else if (cc_error(c, at, "annotation %s: invalid host \"%s\"; "
+		    "the endpoint address applies", ANN_HEALTH_HOST, v) == -1)
+			return -1;
+	}
+	if ((v = objects_annotation(ci->o, ANN_HEALTH_EXPECT)) != NULL &&
+	    util_parse_status_range(v, &h->expect_lo, &h->expect_hi) == -1) {
+		h->expect_lo = c->opt->health.expect_lo;
+		h->expect_hi = c->opt->health.expect_hi;
+		if (cc_error(c, at, "annotation %s: \"%s\" is not a status "
+		    "range (e.g. 200-399); the default applies",
+		    ANN_HEALTH_EXPECT, v) == -1)
+			return -1;
+	}
+	if (cc_number(c, ci, ANN_HEALTH_PORT, 1, 65535, &h->port) == -1 ||
+	    cc_number(c, ci, ANN_HEALTH_RISE, 1, 100, &h->rise) == -1 ||
+	    cc_number(c, ci, ANN_HEALTH_FALL, 1, 100, &h->fall) == -1)
+		return -1;
+	if (cc_duration(c, ci, ANN_HEALTH_INTERVAL, &ms) == -1)
+		return -1;
+	if (ms != 0)
+		h->interval_ms = ms;
+	if (cc_duration(c, ci, ANN_HEALTH_TIMEOUT, &ms) == -1)
+		return -1;
+	if (ms != 0)
+		h->timeout_ms = ms;
+	return 0;
+}
+
 /* Per-backend settings of <ci> from its annotations; -1 on ENOMEM. */
 static int
 cc_settings(struct cc *c, struct cc_ingress *ci)
@@ -303,7 +417,8 @@ cc_settings(struct cc *c, struct cc_ingress *ci)
 			return -1;
 	}
 	if (cc_duration(c, ci, ANN_CONNECT_TIMEOUT, &ci->connect_ms) == -1 ||
-	    cc_duration(c, ci, ANN_RESPONSE_TIMEOUT, &ci->response_ms) == -1)
+	    cc_duration(c, ci, ANN_RESPONSE_TIMEOUT, &ci->response_ms) == -1 ||
+	    cc_health(c, ci) == -1)
 		return -1;
 	return 0;
 }
@@ -830,10 +945,22 @@ cc_bename_cmp(const void *a, const void *b)
 }
 
 static int
+cc_same_health(const struct route_health *a, const struct route_health *b)
+{
+	return a->mode == b->mode && a->port == b->port &&
+	    a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
+	    a->rise == b->rise && a->fall == b->fall &&
+	    a->expect_lo == b->expect_lo && a->expect_hi == b->expect_hi &&
+	    cc_strcmp0(a->path, b->path) == 0 &&
+	    cc_strcmp0(a->host, b->host) == 0;
+}
+
+static int
 cc_same_settings(const struct cc_ingress *a, const struct cc_ingress *b)
 {
 	return a->policy == b->policy && a->connect_ms == b->connect_ms &&
-	    a->response_ms == b->response_ms;
+	    a->response_ms == b->response_ms &&
+	    cc_same_health(&a->health, &b->health);
 }
 
 /*
@@ -878,6 +1005,15 @@ cc_backends(struct cc *c)
 			be->policy = oi->policy;
 			be->connect_timeout_ms = oi->connect_ms;
 			be->response_timeout_ms = oi->response_ms;
+			be->health = oi->health;
+			be->health.path = NULL;
+			be->health.host = NULL;
+			if ((oi->health.path != NULL &&
+			    (be->health.path = strdup(oi->health.path)) ==
+			    NULL) || (oi->health.host != NULL &&
+			    (be->health.host = strdup(oi->health.host)) ==
+			    NULL))
+				goto done;
 			if (cc_resolve(c, oi->o->meta.namespace, cl->ref, be,
 			    &c->reasons[nb]) == -1)
 				goto done;
@@ -928,8 +1064,8 @@ cc_report(struct cc *c)
 			r = cc_error(c, cl->ing, "%s: %s; answering 503",
 			    where, c->reasons[cl->backend]);
 		if (r == 0 && cl->optconflict)
-			r = cc_error(c, cl->ing, "backend %s: load-balance "
-			    "and timeout annotations differ from those of the "
+			r = cc_error(c, cl->ing, "backend %s: load-balance, "
+			    "timeout and health annotations differ from those of the "
 			    "older Ingress %s, which apply",
 			    c->out->rt.backends[cl->backend].name,
 			    c->ings[c->owners[cl->backend]].id);

@@ -55,6 +55,7 @@
 #include "common/snapshot.h"
 #include "common/util.h"
 #include "worker/balancer.h"
+#include "worker/health.h"
 #include "worker/listener.h"
 #include "worker/proxy.h"
 #include "worker/proxy_head.h"
@@ -665,6 +666,45 @@ proxy_up_fail(struct proxy_conn *c, int status, int connecting)
 }
 
 /*
+ * The endpoints of <b> the balancer must pass over for <c>: those tried
+ * already and those the health table says are down, in proxy_skipv.
+ * When every endpoint is down, the backend's all_down rule decides: fail
+ * open (only the tried ones are skipped) or closed (-1: 503).  Returns
+ * the count, or -1.
+ */
+static uint32_t	*proxy_skipv;
+static size_t	 proxy_skipcap;
+
+static int
+proxy_skip(struct proxy_conn *c, const struct snapshot_backend *b)
+{
+	struct snapshot_endpoint ep;
+	uint32_t *nv, i, k, ndown = 0;
+	size_t need = (size_t)b->nendpoints + c->ntried;
+
+	if (need > proxy_skipcap) {
+		if ((nv = reallocarray(proxy_skipv, need, sizeof(*nv))) ==
+		    NULL)
+			return -1;
+		proxy_skipv = nv;
+		proxy_skipcap = need;
+	}
+	for (i = 0; i < b->nendpoints; i++) {
+		snapshot_endpoint(&c->ws->snap, b->first_endpoint + i, &ep);
+		if (health_is_down((struct sockaddr *)&ep.addr))
+			proxy_skipv[ndown++] = i;
+	}
+	if (ndown == b->nendpoints && ndown > 0) {
+		if (b->hc_all_down != ROUTE_ALL_DOWN_FAIL_OPEN)
+			return -1;
+		ndown = 0;
+	}
+	for (k = 0; k < c->ntried; k++)
+		proxy_skipv[ndown++] = c->tried[k];
+	return (int)ndown;
+}
+
+/*
  * Picks an endpoint not tried yet and opens (or takes from the pool) a
  * connection to it.  Without any endpoint to try: 503 when the backend has
  * none, else the last failure (502, or 504 after a connect timeout).
@@ -676,14 +716,15 @@ proxy_upstream_start(struct proxy_conn *c)
 	struct snapshot_backend b;
 	struct snapshot_endpoint ep;
 	uint32_t max;
-	int fd, inprogress;
+	int fd, inprogress, nskip;
 
 	snapshot_backend(&c->ws->snap, c->backend, &b);
 	max = b.nendpoints < BALANCER_MAX_TRIES ? b.nendpoints :
 	    BALANCER_MAX_TRIES;
 	for (;;) {
-		if (c->ntried >= max || balancer_pick(&c->ws->snap, &b,
-		    c->tried, c->ntried, &c->pick) == -1) {
+		if (c->ntried >= max || (nskip = proxy_skip(c, &b)) == -1 ||
+		    balancer_pick(&c->ws->snap, &b, proxy_skipv,
+		    (size_t)nskip, &c->pick) == -1) {
 			if (c->ntried == 0)
 				return proxy_local(c, 503, 1, NULL);
 			return proxy_local(c, c->fail_status, 0, NULL);

@@ -922,7 +922,7 @@ static const struct compile_case cases[] = {
 	    "ingressd.io/connect-timeout: invalid duration \"soon\" "
 	    "(e.g. \"5s\", \"500ms\"); the global timeout applies\n"
 	    "E Ingress default/broken [broken]: backend default/web:80: "
-	    "load-balance and timeout annotations differ from those of "
+	    "load-balance, timeout and health annotations differ from those of "
 	    "the older Ingress default/tuned, which apply\n"
 	    "E Ingress default/plain [plain]: annotation "
 	    "ingressd.io/response-timeout: invalid duration \"31d\" "

@@ -1,0 +1,214 @@
+"""Active health probes with real backend processes (issue 4).
+
+Each backend is a separate python process (fixtures/health_backend.py) so
+it can be SIGKILLed and restarted on the same port.  Probe intervals are
+short (200-300 ms) to keep the tests fast; every wait is bounded by T.
+"""
+
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import (BIN, HERE, T, free_port, get, ingress, path, rule,
+                      svc_for)
+
+SCRIPT = os.path.join(HERE, "fixtures", "health_backend.py")
+HOST = "health.test"
+
+
+class Proc:
+    """A backend process on a fixed port; kill() and start() again."""
+
+    def __init__(self, name):
+        self.name = name
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, SCRIPT, str(self.port), self.name],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL)
+        assert self.proc.stdout.readline().strip() == b"ready"
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(T)
+
+    def ctl(self, what):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=T)
+        try:
+            c.request("GET", what)
+            return c.getresponse().read().decode()
+        finally:
+            c.close()
+
+    def set(self, **kw):
+        self.ctl("/_set?" + "&".join("%s=%s" % kv for kv in kw.items()))
+
+    def hits(self):
+        return int(self.ctl("/_count"))
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(T)
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def procs():
+    made = []
+
+    def factory(*names):
+        out = [Proc(n) for n in names]
+        made.extend(out)
+        return out
+    yield factory
+    for p in made:
+        p.close()
+
+
+def manifests(backends, annotations=None):
+    return {"app.yaml": [ingress("web", [rule(HOST, path("/", "app"))],
+                                 annotations=annotations)] +
+            svc_for("app", [b.port for b in backends])}
+
+
+HTTP_PROBE = {"ingressd.io/health-path": "/healthz",
+              "ingressd.io/health-interval": "200ms",
+              "ingressd.io/health-timeout": "150ms",
+              "ingressd.io/health-fall": "3",
+              "ingressd.io/health-rise": "2"}
+
+
+def ctl(d, *args):
+    """ingressctl against <d>'s control socket: its standard output."""
+    exe = os.path.join(os.path.dirname(BIN), "ingressctl")
+    sock = d.config_dict()["control"]["socket"]
+    r = subprocess.run([exe, "-s", sock] + list(args), capture_output=True,
+                       timeout=T)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode()
+
+
+def spread(port, n):
+    seen = {}
+    for _ in range(n):
+        b = get(port, HOST).backend
+        seen[b] = seen.get(b, 0) + 1
+    return seen
+
+
+def test_failing_health_path_leaves_and_returns(ingressd, procs):
+    a, b, c = procs("a", "b", "c")
+    d = ingressd(manifests=manifests([a, b, c], HTTP_PROBE))
+    assert set(spread(d.port, 12)) == {"a", "b", "c"}
+    since = d.log_offset()
+    t0 = time.monotonic()
+    b.set(health=500)
+    d.wait_log(r"endpoint 127\.0\.0\.1:%d of default/app:80 is DOWN: "
+               r"HTTP 500 \(3/3\)" % b.port, since=since)
+    took = time.monotonic() - t0
+    # interval x fall, plus one interval of phase and some slack
+    assert took < 0.2 * 3 + 0.2 + 1.0, took
+    time.sleep(0.2)   # the broadcast reaches every worker
+    assert set(spread(d.port, 30)) == {"a", "c"}
+    out = ctl(d, "backends")
+    assert "127.0.0.1:%d (DOWN: HTTP 500)" % b.port in out, out
+    assert "127.0.0.1:%d (DOWN" % a.port not in out, out
+    since = d.log_offset()
+    b.set(health=200)
+    d.wait_log(r"endpoint 127\.0\.0\.1:%d of default/app:80 is UP: ok "
+               r"\(2/2\)" % b.port, since=since)
+    time.sleep(0.2)
+    assert set(spread(d.port, 30)) == {"a", "b", "c"}
+    # Logged once per transition, by the master only.
+    assert len(re.findall(r"127\.0\.0\.1:%d of default/app:80 is DOWN" %
+                          b.port, d.log())) == 1
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_one_probe_per_endpoint_per_interval(ingressd, procs, workers):
+    bs = procs("a", "b", "c")
+    ann = dict(HTTP_PROBE, **{"ingressd.io/health-interval": "300ms"})
+    d = ingressd(manifests=manifests(bs, ann), workers=workers)
+    time.sleep(0.5)
+    before = [b.hits() for b in bs]
+    time.sleep(3.0)
+    n = [b.hits() - x for b, x in zip(bs, before)]
+    # 3.0 s / 300 ms = 10 probes each, +-5% jitter
+    for b, k in zip(bs, n):
+        assert 8 <= k <= 12, (workers, b.name, n)
+
+
+@pytest.mark.parametrize("mode,want", [("fail-closed", 503),
+                                       ("fail-open", 200)])
+def test_all_down(ingressd, procs, mode, want):
+    a, b = procs("a", "b")
+    d = ingressd(manifests=manifests([a, b], HTTP_PROBE),
+                 config={"health": {"all_down": mode}})
+    since = d.log_offset()
+    a.set(health=503)
+    b.set(health=503)
+    d.wait_log(r"backend default/app:80: all 2 endpoint\(s\) down, %s" %
+               ("failing closed" if mode == "fail-closed" else
+                "failing open"), since=since)
+    time.sleep(0.2)
+    for _ in range(6):
+        assert get(d.port, HOST).status == want
+    assert "[all down: %s]" % mode in ctl(d, "backends")
+    j = ctl(d, "-o", "json", "backends")
+    assert '"available": 0' in j or '"available":0' in j, j
+
+
+def test_hanging_backend_ejected_by_probe_timeout(ingressd, procs):
+    a, b, c = procs("a", "b", "c")
+    d = ingressd(manifests=manifests([a, b, c], HTTP_PROBE),
+                 config={"timeouts": {"upstream_response": "1s"}})
+    since = d.log_offset()
+    b.set(hang=1)
+    d.wait_log(r"endpoint 127\.0\.0\.1:%d of default/app:80 is DOWN: "
+               r"timeout \(3/3\)" % b.port, since=since)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    assert set(spread(d.port, 20)) == {"a", "c"}
+    assert time.monotonic() - t0 < 5
+
+
+def test_sigkill_under_load_no_failed_requests(ingressd, procs):
+    bs = procs("a", "b", "c")
+    ann = {"ingressd.io/health-interval": "200ms",
+           "ingressd.io/health-fall": "2",
+           "ingressd.io/health-rise": "2"}
+    d = ingressd(manifests=manifests(bs, ann))
+    victim = bs[1]
+    failures, total, seen = [], 0, set()
+    killed = restarted = None
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 6.0 and total < 5000:
+        el = time.monotonic() - t0
+        if killed is None and el > 1.0:
+            victim.kill()
+            killed = el
+        if restarted is None and el > 3.5:
+            victim.start()
+            restarted = el
+        r = get(d.port, HOST)
+        total += 1
+        if r.status != 200:
+            failures.append((round(el, 2), r.status))
+        elif restarted is not None and el > restarted + 1.5:
+            seen.add(r.backend)
+    assert not failures, (total, failures[:10])
+    assert total > 100
+    assert "b" in seen      # it came back into rotation
+    assert re.search(r"127\.0\.0\.1:%d of default/app:80 is DOWN: connect"
+                     % victim.port, d.log())
