@@ -161,6 +161,8 @@ static const struct conf_key conf_keys_health[] = {
 	    NULL },
 	{ "all_down",	CONF_K_ENUM,	CONF_OFF(health_all_down), 0, 0,
 	    conf_all_down_names },
+	{ "passive_failures", CONF_K_UINT32,
+	    CONF_OFF(health_passive_failures), 0, 1000, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -336,6 +338,7 @@ conf_defaults(struct conf *c)
 	c->health_expect[0] = 200;
 	c->health_expect[1] = 399;
 	c->health_all_down = 0;		/* fail-closed */
+	c->health_passive_failures = 5;
 }
 
 void

@@ -83,6 +83,7 @@ struct conf {
 	uint32_t		 health_fall;
 	uint32_t		 health_expect[2];	/* status lo, hi */
 	int			 health_all_down;	/* enum route_all_down */
+	uint32_t		 health_passive_failures;	/* 0: off */
 };
 
 /* Fills <c> with every default (see conf/ingressd.yaml). */

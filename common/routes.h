@@ -106,6 +106,7 @@ struct route_settings {
 	uint32_t		 max_connections;
 	uint32_t		 upstream_keepalive;
 	uint32_t		 workers;	/* probes are shared among them */
+	uint32_t		 passive_failures;	/* 0: no ejection */
 };
 
 struct route_table {

@@ -33,7 +33,7 @@
  *	    at 40, u32 upstream_keepalive at 44), i32 default_backend at 48,
  *	    i32 anyhost at 52, strref default_source at 56, u32 workers at 64
  *	    (at most 65536; 0 counts as 1: the probes are shared among
- *	    them), u32 0 at 68.
+ *	    them), u32 passive_failures at 68 (at most 1000; 0: off).
  *	STRINGS (1-byte records): the string bytes, no terminators.
  *	HOSTS (24 bytes): strref name 0, u32 first_path 8, u32 npaths 12,
  *	    u32 kind 16 (enum snapshot_host_kind), u32 0 at 20.  Hosts own
@@ -135,6 +135,7 @@ static const struct {
 #define SNAP_META_ANYHOST		52
 #define SNAP_META_DEFAULT_SOURCE	56
 #define SNAP_META_WORKERS		64
+#define SNAP_META_PASSIVE		68
 
 #define SNAP_HOST_NAME		0
 #define SNAP_HOST_FIRST_PATH	8
@@ -660,6 +661,7 @@ snap_put_meta(struct snap_enc *e, uint8_t *r, const struct route_table *rt,
 	snap_put32(r + SNAP_META_ANYHOST, (uint32_t)anyhost);
 	snap_put_string(e, r + SNAP_META_DEFAULT_SOURCE, rt->default_source);
 	snap_put32(r + SNAP_META_WORKERS, st->workers);
+	snap_put32(r + SNAP_META_PASSIVE, st->passive_failures);
 }
 
 static uint32_t
@@ -989,10 +991,10 @@ snap_open_meta(struct snapshot *s, const uint8_t *r, char *err,
 	s->default_backend = (int32_t)snap_get32(r + SNAP_META_DEFAULT_BACKEND);
 	s->anyhost = (int32_t)snap_get32(r + SNAP_META_ANYHOST);
 	st->workers = snap_get32(r + SNAP_META_WORKERS);
-	if (st->workers > 65536 ||
-	    snap_get32(r + 68) != 0) {
-		snap_err(err, errlen, "worker count %u out of range",
-		    st->workers);
+	st->passive_failures = snap_get32(r + SNAP_META_PASSIVE);
+	if (st->workers > 65536 || st->passive_failures > 1000) {
+		snap_err(err, errlen, "worker count %u or passive failures %u "
+		    "out of range", st->workers, st->passive_failures);
 		return -1;
 	}
 	if (s->default_backend < -1 ||

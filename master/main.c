@@ -202,6 +202,7 @@ master_compile_options(const struct conf *c, struct compile_options *o)
 	s->max_connections = c->max_connections;
 	s->upstream_keepalive = c->upstream_keepalive;
 	s->workers = (uint32_t)c->workers;
+	s->passive_failures = c->health_passive_failures;
 	o->health.mode = (uint32_t)c->health_mode;
 	o->health.interval_ms = c->health_interval_ms;
 	o->health.timeout_ms = c->health_timeout_ms;

@@ -33,6 +33,8 @@
 
 #define HEALTH_BUFSIZE		2048	/* a status line and some headers */
 #define HEALTH_JITTER		0.05	/* next probe in interval +-5% */
+#define HEALTH_EJECT_MIN	1.0	/* first passive ejection, seconds */
+#define HEALTH_EJECT_MAX	60.0	/* longest */
 
 /* An endpoint, as bytes: family (4/6), 0, port (big endian), address. */
 struct health_key {
@@ -67,11 +69,19 @@ struct health_probe {
 	char			 buf[HEALTH_BUFSIZE];
 };
 
-/* What the master broadcast: one slot per endpoint ever reported. */
+/*
+ * What the master broadcast, one slot per endpoint ever reported, and
+ * this worker's passive view of it: failures in a row seen by requests,
+ * and the local ejection they caused.
+ */
 struct health_slot {
 	struct health_key	 key;
 	int			 used;
 	uint32_t		 state;
+	uint32_t		 failures;	/* in a row, by requests */
+	uint32_t		 ejections;	/* in a row, for the backoff */
+	ev_tstamp		 ejected_at;
+	ev_tstamp		 ejected_until;	/* 0: not ejected */
 };
 
 static struct {
@@ -221,6 +231,60 @@ health_is_down(const struct sockaddr *sa)
 	return s->state == HC_DOWN;
 }
 
+/*
+ * Passive detection.  Failures in a row count per endpoint; at
+ * <threshold> the endpoint is ejected locally for 1 s, doubling with each
+ * ejection in a row up to 60 s.  A success clears the count, and the
+ * ejection count once the endpoint has served well for twice its last
+ * backoff.
+ */
+void
+health_passive(const struct sockaddr *sa, int ok, uint32_t threshold,
+    ev_tstamp now)
+{
+	struct health_key k;
+	struct health_slot *s;
+	ev_tstamp backoff;
+	char name[UTIL_ADDRSTRLEN];
+
+	if (threshold == 0 || health_key_make(sa, &k) == -1)
+		return;
+	if ((s = health_slot_find(&k, !ok)) == NULL)
+		return;
+	if (ok) {
+		s->failures = 0;
+		if (s->ejections > 0 && now > s->ejected_until +
+		    2 * (s->ejected_until - s->ejected_at))
+			s->ejections = 0;
+		return;
+	}
+	if (s->ejected_until > now || ++s->failures < threshold)
+		return;
+	backoff = HEALTH_EJECT_MIN * (double)(1u << (s->ejections < 6 ?
+	    s->ejections : 6));
+	if (backoff > HEALTH_EJECT_MAX)
+		backoff = HEALTH_EJECT_MAX;
+	s->ejections++;
+	s->failures = 0;
+	s->ejected_at = now;
+	s->ejected_until = now + backoff;
+	log_info("endpoint %s ejected for %.0f s after %u failed requests "
+	    "in a row (ejection %u)", util_format_sockaddr(sa, name,
+	    sizeof(name)), backoff, threshold, s->ejections);
+}
+
+int
+health_is_ejected(const struct sockaddr *sa, ev_tstamp now)
+{
+	struct health_key k;
+	struct health_slot *s;
+
+	if (h.used == 0 || health_key_make(sa, &k) == -1 ||
+	    (s = health_slot_find(&k, 0)) == NULL)
+		return 0;
+	return s->ejected_until > now;
+}
+
 static int
 health_probe_cmp_key(const void *a, const void *b)
 {
@@ -256,6 +320,8 @@ health_set_state(const struct ipc_health *m)
 		return;
 	}
 	s->state = m->state;
+	if (m->state == HC_UP)
+		s->ejected_until = 0;	/* the probes vouch for it */
 	/* A probe handed over from another worker starts where it was. */
 	if ((p = health_probe_find(h.probes, h.nprobes, &k)) != NULL &&
 	    p->m.state != m->state) {

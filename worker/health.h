@@ -48,6 +48,18 @@ void	health_set_state(const struct ipc_health *h);
 int	health_is_down(const struct sockaddr *sa);
 
 /*
+ * Passive detection: a request to <sa> succeeded (<ok>) or failed to
+ * connect, was reset before a response, or got a 5xx.  <threshold>
+ * failures in a row eject <sa> locally, for a backoff of 1 s doubling up
+ * to 60 s with each ejection in a row; 0 disables.
+ */
+void	health_passive(const struct sockaddr *sa, int ok, uint32_t threshold,
+	    ev_tstamp now);
+
+/* 1 while <sa> is passively ejected at <now>. */
+int	health_is_ejected(const struct sockaddr *sa, ev_tstamp now);
+
+/*
  * Rendezvous hashing: the worker of <nworkers> that owns endpoint <sa>.
  * Adding or removing a worker moves only the endpoints it wins or held.
  */

@@ -227,6 +227,7 @@ static int	proxy_pump(struct proxy_conn *);
 static void	proxy_watch(struct proxy_conn *);
 static void	proxy_close(struct proxy_conn *);
 static int	proxy_upstream_start(struct proxy_conn *);
+static void	proxy_passive(struct proxy_conn *, int);
 
 /*
  * Buffers.
@@ -631,6 +632,10 @@ proxy_up_fail(struct proxy_conn *c, int status, int connecting)
 
 	proxy_upstream_close(c);
 	c->fail_status = status;
+	/* A pooled connection closed under us is the keep-alive race, not
+	 * the endpoint's fault. */
+	if (!c->resp_started && (connecting || !c->up_reused))
+		proxy_passive(c, 0);
 	if (c->pstate == PS_WAIT && connecting && !c->resp_byte) {
 		proxy_pick_done(c);
 		return proxy_upstream_start(c);
@@ -665,6 +670,24 @@ proxy_up_fail(struct proxy_conn *c, int status, int connecting)
 	return proxy_abort(c);
 }
 
+/* Passive detection: the endpoint <c> picked did well (<ok>) or not. */
+static void
+proxy_passive(struct proxy_conn *c, int ok)
+{
+	struct snapshot_backend b;
+	struct snapshot_endpoint ep;
+
+	if (!c->have_pick || c->ws->snap.settings.passive_failures == 0)
+		return;
+	snapshot_backend(&c->ws->snap, c->backend, &b);
+	if (c->pick.index >= b.nendpoints)
+		return;
+	snapshot_endpoint(&c->ws->snap, b.first_endpoint + c->pick.index,
+	    &ep);
+	health_passive((struct sockaddr *)&ep.addr, ok,
+	    c->ws->snap.settings.passive_failures, ev_now(c->loop));
+}
+
 /*
  * The endpoints of <b> the balancer must pass over for <c>: those tried
  * already and those the health table says are down, in proxy_skipv.
@@ -691,8 +714,19 @@ proxy_skip(struct proxy_conn *c, const struct snapshot_backend *b)
 	}
 	for (i = 0; i < b->nendpoints; i++) {
 		snapshot_endpoint(&c->ws->snap, b->first_endpoint + i, &ep);
-		if (health_is_down((struct sockaddr *)&ep.addr))
+		if (health_is_down((struct sockaddr *)&ep.addr) ||
+		    health_is_ejected((struct sockaddr *)&ep.addr,
+		    ev_now(c->loop)))
 			proxy_skipv[ndown++] = i;
+	}
+	/* Passive ejection never takes the last endpoints: probes only. */
+	if (ndown == b->nendpoints && ndown > 0) {
+		for (i = 0, ndown = 0; i < b->nendpoints; i++) {
+			snapshot_endpoint(&c->ws->snap, b->first_endpoint + i,
+			    &ep);
+			if (health_is_down((struct sockaddr *)&ep.addr))
+				proxy_skipv[ndown++] = i;
+		}
 	}
 	if (ndown == b->nendpoints && ndown > 0) {
 		if (b->hc_all_down != ROUTE_ALL_DOWN_FAIL_OPEN)
@@ -748,6 +782,7 @@ proxy_upstream_start(struct proxy_conn *c)
 			break;
 		}
 		c->fail_status = 502;
+		proxy_passive(c, 0);
 		proxy_pick_done(c);
 	}
 	c->ufd = fd;
@@ -1068,6 +1103,7 @@ proxy_parse_response(struct proxy_conn *c)
 		    (r->body == HTTP_BODY_LENGTH && r->content_length == 0);
 		http_chunked_init(&c->resp_chunk);
 	}
+	proxy_passive(c, r->status < 500);
 	if (proxy_response_head(c, n) == -1)
 		goto bad;
 	c->resp_started = 1;

@@ -212,3 +212,24 @@ def test_sigkill_under_load_no_failed_requests(ingressd, procs):
     assert "b" in seen      # it came back into rotation
     assert re.search(r"127\.0\.0\.1:%d of default/app:80 is DOWN: connect"
                      % victim.port, d.log())
+
+
+def test_passive_ejection_of_5xx_endpoint(ingressd, procs):
+    """Probes say b is fine, but its answers are 500: each worker ejects
+    it after passive_failures in a row, for a backoff."""
+    a, b = procs("a", "b")
+    d = ingressd(manifests=manifests([a, b], HTTP_PROBE),
+                 config={"health": {"passive_failures": 3}})
+    b.set(fail=500)
+    since = d.log_offset()
+    got = [get(d.port, HOST).status for _ in range(40)]
+    # at most 3 per worker before the ejection (2 workers)
+    assert got.count(500) <= 6, got
+    assert got[-10:] == [200] * 10, got
+    d.wait_log(r"endpoint 127\.0\.0\.1:%d ejected for 1 s after 3 failed "
+               r"requests in a row \(ejection 1\)" % b.port, since=since)
+    # after the backoff it is tried again (and ejected for longer)
+    time.sleep(1.2)
+    got = [get(d.port, HOST).status for _ in range(20)]
+    assert 1 <= got.count(500) <= 6, got
+    d.wait_log(r"ejected for 2 s .*\(ejection 2\)", since=since)

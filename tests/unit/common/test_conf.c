@@ -82,6 +82,7 @@ assert_defaults(const struct conf *c)
 	ck_assert_uint_eq(c->health_expect[0], 200);
 	ck_assert_uint_eq(c->health_expect[1], 399);
 	ck_assert_int_eq(c->health_all_down, 0);
+	ck_assert_uint_eq(c->health_passive_failures, 5);
 }
 
 START_TEST(test_defaults_fn)
@@ -235,6 +236,8 @@ static const struct {
 	    NULL },
 	{ "health:\n  all_down: fail-open\n", F_INT, O(health_all_down), 1,
 	    NULL },
+	{ "health:\n  passive_failures: 0\n", F_U32,
+	    O(health_passive_failures), 0, NULL },
 #undef O
 };
 
@@ -419,6 +422,8 @@ static const struct {
 	{ "health:\n  expect: 399-200\n", "2:11", "is not a status range" },
 	{ "health:\n  expect: 600\n", "2:11", "is not a status range" },
 	{ "health:\n  rise: 0\n", "2:9", "out of range (1 to 100)" },
+	{ "health:\n  passive_failures: 1001\n", "2:21",
+	    "out of range (0 to 1000)" },
 	{ "health:\n  interval: 10ms\n", "2:13", "out of range" },
 	{ "health:\n  all_down: maybe\n", "2:13",
 	    "is not one of: fail-closed, fail-open" },

@@ -734,6 +734,7 @@ CORRUPT(c_backend_hc_rise, wr32(rec(p, S_BACKENDS, 96, 0) + 56, 0))
 CORRUPT(c_backend_hc_expect, wr32(rec(p, S_BACKENDS, 96, 0) + 64, 600))
 CORRUPT(c_backend_hc_path, wr32(rec(p, S_BACKENDS, 96, 0) + 84, 0))
 CORRUPT(c_meta_workers, wr32(rec(p, S_META, 72, 0) + 64, 70000))
+CORRUPT(c_meta_passive, wr32(rec(p, S_META, 72, 0) + 68, 1001))
 CORRUPT(c_endpoint_family, p[rd32(sect_entry(p, S_ENDPOINTS) + 8)] = 5)
 CORRUPT(c_endpoint_v4_garbage,
     p[rd32(sect_entry(p, S_ENDPOINTS) + 8) + 8 + 15] = 1)
@@ -794,6 +795,7 @@ static const struct corruption corruptions[] = {
 	    "backend 0: bad record" },
 	{ "backend health path", c_backend_hc_path, "backend 0: bad record" },
 	{ "meta workers", c_meta_workers, "worker count" },
+	{ "meta passive", c_meta_passive, "passive failures 1001" },
 	{ "endpoint family", c_endpoint_family, "family" },
 	{ "endpoint v4 garbage", c_endpoint_v4_garbage, "garbage" },
 };

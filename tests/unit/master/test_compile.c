@@ -1025,6 +1025,99 @@ START_TEST(test_empty_and_settings)
 }
 END_TEST
 
+/*
+ * Health settings: config defaults for a backend without annotations,
+ * each ingressd.io/health-* annotation over them, bad values reported
+ * with the default kept.
+ */
+START_TEST(test_health_annotations)
+{
+	struct compile_options opt;
+	struct compile_result res;
+	const struct route_backend *b;
+	struct objs os;
+	struct store *st;
+	struct obj *o;
+	size_t i;
+
+	memset(&os, 0, sizeof(os));
+	web(&os);
+	svc_port(svc(&os, "default", "api"), "http", 80);
+	svc_port(svc(&os, "default", "bad"), "http", 80);
+	o = ing(&os, "default", "plain", 1, NULL);
+	path(o, "a.example", "/", OBJ_PATH_PREFIX, "web", "80");
+	o = ing(&os, "default", "tuned", 2, NULL);
+	ann(o, "ingressd.io/health-path", "/healthz");
+	ann(o, "ingressd.io/health-port", "9090");
+	ann(o, "ingressd.io/health-host", "api.internal");
+	ann(o, "ingressd.io/health-interval", "500ms");
+	ann(o, "ingressd.io/health-timeout", "250ms");
+	ann(o, "ingressd.io/health-rise", "4");
+	ann(o, "ingressd.io/health-fall", "5");
+	ann(o, "ingressd.io/health-expect", "204");
+	path(o, "b.example", "/", OBJ_PATH_PREFIX, "api", "80");
+	o = ing(&os, "default", "broken", 3, NULL);
+	ann(o, "ingressd.io/health-mode", "udp");
+	ann(o, "ingressd.io/health-path", "healthz");
+	ann(o, "ingressd.io/health-port", "0");
+	ann(o, "ingressd.io/health-host", "a b");
+	ann(o, "ingressd.io/health-rise", "x");
+	ann(o, "ingressd.io/health-expect", "500-200");
+	ann(o, "ingressd.io/health-interval", "often");
+	path(o, "c.example", "/", OBJ_PATH_PREFIX, "bad", "80");
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	memset(&opt, 0, sizeof(opt));
+	opt.health.mode = ROUTE_HEALTH_TCP;
+	opt.health.interval_ms = 2000;
+	opt.health.timeout_ms = 1000;
+	opt.health.rise = 2;
+	opt.health.fall = 3;
+	opt.health.expect_lo = 200;
+	opt.health.expect_hi = 399;
+	opt.health.all_down = ROUTE_ALL_DOWN_FAIL_OPEN;
+	opt.health.path = "/";
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+	ck_assert_uint_eq(res.rt.nbackends, 3);
+	/* Sorted by name: api, bad, web. */
+	b = &res.rt.backends[0];
+	ck_assert_str_eq(b->name, "default/api:80");
+	ck_assert_uint_eq(b->health.mode, ROUTE_HEALTH_HTTP);
+	ck_assert_str_eq(b->health.path, "/healthz");
+	ck_assert_str_eq(b->health.host, "api.internal");
+	ck_assert_uint_eq(b->health.port, 9090);
+	ck_assert_uint_eq(b->health.interval_ms, 500);
+	ck_assert_uint_eq(b->health.timeout_ms, 250);
+	ck_assert_uint_eq(b->health.rise, 4);
+	ck_assert_uint_eq(b->health.fall, 5);
+	ck_assert_uint_eq(b->health.expect_lo, 204);
+	ck_assert_uint_eq(b->health.expect_hi, 204);
+	ck_assert_uint_eq(b->health.all_down, ROUTE_ALL_DOWN_FAIL_OPEN);
+	for (i = 1; i < 3; i++) {
+		b = &res.rt.backends[i];
+		ck_assert_uint_eq(b->health.mode, ROUTE_HEALTH_TCP);
+		ck_assert_str_eq(b->health.path, "/");
+		ck_assert_ptr_null(b->health.host);
+		ck_assert_uint_eq(b->health.port, 0);
+		ck_assert_uint_eq(b->health.interval_ms, 2000);
+		ck_assert_uint_eq(b->health.rise, 2);
+		ck_assert_uint_eq(b->health.expect_lo, 200);
+		ck_assert_uint_eq(b->health.expect_hi, 399);
+	}
+	/* Seven bad annotations, seven errors, all on "broken". */
+	ck_assert_uint_eq(res.nerrors, 7);
+	for (i = 0; i < res.nerrors; i++) {
+		ck_assert_str_eq(res.errors[i].object,
+		    "Ingress default/broken");
+		ck_assert_ptr_nonnull(strstr(res.errors[i].reason,
+		    "ingressd.io/health-"));
+	}
+	compile_result_free(&res);
+	store_free(st);
+}
+END_TEST
+
 /* Recompiling the same store gives the same result. */
 START_TEST(test_idempotent)
 {
@@ -1159,6 +1252,7 @@ compile_suite(void)
 	    (int)(UTIL_NELEM(cases) * NORDERS));
 	tcase_add_test(tc, test_empty_and_settings);
 	tcase_add_test(tc, test_idempotent);
+	tcase_add_test(tc, test_health_annotations);
 	tcase_add_test(tc, test_external_names);
 	tcase_add_test(tc, test_external_no_callback);
 	suite_add_tcase(s, tc);

@@ -136,6 +136,76 @@ START_TEST(test_state_table)
 }
 END_TEST
 
+START_TEST(test_passive)
+{
+	struct sockaddr_in sin;
+	struct ipc_health h;
+	ev_tstamp t = 1000.0;
+	int i;
+
+	ep(&sin, 3001);
+	/* Disabled: never ejected. */
+	for (i = 0; i < 10; i++)
+		health_passive((struct sockaddr *)&sin, 0, 0, t);
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t), 0);
+	/* Two failures, a success, two: the count starts over. */
+	health_passive((struct sockaddr *)&sin, 0, 3, t);
+	health_passive((struct sockaddr *)&sin, 0, 3, t);
+	health_passive((struct sockaddr *)&sin, 1, 3, t);
+	health_passive((struct sockaddr *)&sin, 0, 3, t);
+	health_passive((struct sockaddr *)&sin, 0, 3, t);
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t), 0);
+	/* The third in a row: out for 1 s. */
+	health_passive((struct sockaddr *)&sin, 0, 3, t);
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t + 0.9),
+	    1);
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t + 1.1),
+	    0);
+	/* Again at once: 2 s, then 4 s. */
+	t += 1.1;
+	for (i = 0; i < 3; i++)
+		health_passive((struct sockaddr *)&sin, 0, 3, t);
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t + 1.9),
+	    1);
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t + 2.1),
+	    0);
+	t += 2.1;
+	for (i = 0; i < 3; i++)
+		health_passive((struct sockaddr *)&sin, 0, 3, t);
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t + 3.9),
+	    1);
+	/* Capped at 60 s. */
+	for (i = 0; i < 10; i++) {
+		t += 61;
+		health_passive((struct sockaddr *)&sin, 0, 3, t);
+		health_passive((struct sockaddr *)&sin, 0, 3, t);
+		health_passive((struct sockaddr *)&sin, 0, 3, t);
+	}
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t + 59),
+	    1);
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t + 61),
+	    0);
+	/* Served well for long: the backoff starts at 1 s again. */
+	t += 200;
+	health_passive((struct sockaddr *)&sin, 1, 3, t);
+	for (i = 0; i < 3; i++)
+		health_passive((struct sockaddr *)&sin, 0, 3, t);
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t + 1.1),
+	    0);
+	/* The probes saying UP end an ejection. */
+	t += 2;
+	for (i = 0; i < 3; i++)
+		health_passive((struct sockaddr *)&sin, 0, 3, t);
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t), 1);
+	memset(&h, 0, sizeof(h));
+	memcpy(&h.addr, &sin, sizeof(sin));
+	h.state = HC_UP;
+	health_set_state(&h);
+	ck_assert_int_eq(health_is_ejected((struct sockaddr *)&sin, t), 0);
+	ck_assert_int_eq(health_is_down((struct sockaddr *)&sin), 0);
+}
+END_TEST
+
 static Suite *
 health_suite(void)
 {
@@ -146,6 +216,7 @@ health_suite(void)
 	tcase_add_test(tc, test_owner_moves_few);
 	tcase_add_test(tc, test_owner_v6_and_ports);
 	tcase_add_test(tc, test_state_table);
+	tcase_add_test(tc, test_passive);
 	suite_add_tcase(s, tc);
 	return s;
 }
