@@ -29,6 +29,8 @@ struct balancer_state {
 	int64_t		*current;	/* smooth WRR current weights */
 	uint32_t	*weight;
 	uint32_t	*inflight;
+	double		 tokens;	/* retry budget */
+	double		 tokens_at;	/* when last refilled; 0: never */
 };
 
 static struct balancer_state	*balancer_table;
@@ -311,4 +313,44 @@ balancer_reset(void)
 	balancer_cap = 0;
 	balancer_count = 0;
 	balancer_latest_gen = 0;
+}
+
+/* Refills the retry budget of <st> for the time since its last use. */
+static void
+balancer_budget_refill(struct balancer_state *st, double now)
+{
+	if (st->tokens_at == 0)
+		st->tokens = BALANCER_RETRY_BURST;
+	else if (now > st->tokens_at)
+		st->tokens += (now - st->tokens_at) * BALANCER_RETRY_RATE;
+	if (st->tokens > BALANCER_RETRY_BURST)
+		st->tokens = BALANCER_RETRY_BURST;
+	st->tokens_at = now;
+}
+
+void
+balancer_budget_request(const struct balancer_pick *p, double now)
+{
+	struct balancer_state *st;
+
+	if ((st = balancer_lookup(p->key)) == NULL)
+		return;
+	balancer_budget_refill(st, now);
+	st->tokens += BALANCER_RETRY_RATIO;
+	if (st->tokens > BALANCER_RETRY_BURST)
+		st->tokens = BALANCER_RETRY_BURST;
+}
+
+int
+balancer_budget_retry(const struct balancer_pick *p, double now)
+{
+	struct balancer_state *st;
+
+	if ((st = balancer_lookup(p->key)) == NULL)
+		return -1;
+	balancer_budget_refill(st, now);
+	if (st->tokens < 1.0)
+		return -1;
+	st->tokens -= 1.0;
+	return 0;
 }

@@ -67,6 +67,24 @@ void	balancer_done(const struct balancer_pick *p);
 uint32_t balancer_inflight(uint64_t key, uint64_t fingerprint,
 	    uint32_t index);
 
+/*
+ * Retry budget per backend, a token bucket: each request picked first
+ * earns BALANCER_RETRY_RATIO of a retry, time earns BALANCER_RETRY_RATE
+ * per second, at most BALANCER_RETRY_BURST are kept, and a retry of a
+ * request that may have reached an endpoint spends one.  So retries stay
+ * near 20% of the requests plus 3/s whatever the failure rate, and
+ * cannot multiply a brown-out.
+ */
+#define BALANCER_RETRY_RATIO	0.2
+#define BALANCER_RETRY_RATE	3.0
+#define BALANCER_RETRY_BURST	10.0
+
+/* A first pick of the backend of <p> at <now> (seconds). */
+void	balancer_budget_request(const struct balancer_pick *p, double now);
+
+/* Spends a retry of the backend of <p>: 0, or -1 when none is left. */
+int	balancer_budget_retry(const struct balancer_pick *p, double now);
+
 /* Forgets every backend (tests; worker exit). */
 void	balancer_reset(void);
 

@@ -592,6 +592,23 @@ proxy_can_retry(const struct proxy_conn *c)
 }
 
 /*
+ * A request whose connection was closed or reset before any response
+ * byte goes to another endpoint when that is safe: an idempotent method
+ * with no body byte sent (nothing would be lost or done twice that the
+ * method does not allow), an endpoint left to try, and the backend's
+ * retry budget not spent.  A timeout (<status> 504) is never retried: the
+ * endpoint may still be working on it.
+ */
+static int
+proxy_can_retry_elsewhere(struct proxy_conn *c, int status)
+{
+	return status == 502 && c->pstate == PS_WAIT && !c->resp_byte &&
+	    !c->resp_started && c->req_idempotent && c->req_body_sent == 0 &&
+	    c->have_pick &&
+	    balancer_budget_retry(&c->pick, ev_now(c->loop)) == 0;
+}
+
+/*
  * Body bytes sent on a pooled connection stay in cin (cin_kept) while an
  * idempotent request may still be replayed; they go once the response
  * begins, or when cin is full and the client must be read again.
@@ -662,6 +679,10 @@ proxy_up_fail(struct proxy_conn *c, int status, int connecting)
 			ev_io_set(&c->uwr, fd, EV_WRITE);
 			return 1;
 		}
+		proxy_pick_done(c);
+		return proxy_upstream_start(c);
+	}
+	if (proxy_can_retry_elsewhere(c, status)) {
 		proxy_pick_done(c);
 		return proxy_upstream_start(c);
 	}
@@ -765,6 +786,8 @@ proxy_upstream_start(struct proxy_conn *c)
 		}
 		c->have_pick = 1;
 		c->tried[c->ntried++] = c->pick.index;
+		if (c->ntried == 1)
+			balancer_budget_request(&c->pick, ev_now(c->loop));
 		snapshot_endpoint(&c->ws->snap, b.first_endpoint +
 		    c->pick.index, &ep);
 		fd = upstream_pool_get(c->loop, (struct sockaddr *)&ep.addr,

@@ -233,3 +233,41 @@ def test_passive_ejection_of_5xx_endpoint(ingressd, procs):
     got = [get(d.port, HOST).status for _ in range(20)]
     assert 1 <= got.count(500) <= 6, got
     d.wait_log(r"ejected for 2 s .*\(ejection 2\)", since=since)
+
+
+def test_reset_before_response_retried_elsewhere(ingressd, backend):
+    """An endpoint that accepts and closes at once: idempotent requests go
+    to the other endpoint, a POST with a body is not replayed."""
+    good = backend("good")
+    bad = backend("bad", behavior="close")
+    d = ingressd(manifests={"app.yaml": [
+        ingress("web", [rule(HOST, path("/", "app"))])] +
+        svc_for("app", [good, bad])},
+        config={"health": {"passive_failures": 0}})
+    got = [get(d.port, HOST).status for _ in range(30)]
+    assert got == [200] * 30, got
+    assert bad.connections >= 5         # it was tried, and retried past
+    posts = [get(d.port, HOST, method="POST", body=b"x" * 10).status
+             for _ in range(20)]
+    assert set(posts) == {200, 502}, posts
+
+
+def test_retry_budget_bounds_retries(ingressd, backend):
+    """Every endpoint resets: retries stay within the budget (per worker
+    10 at once, 20% of the requests, 3/s), not 3 tries per request."""
+    bs = [backend("x%d" % i, behavior="close") for i in range(3)]
+    d = ingressd(manifests={"app.yaml": [
+        ingress("web", [rule(HOST, path("/", "app"))])] +
+        svc_for("app", bs)},
+        config={"health": {"passive_failures": 0, "interval": "1h"}})
+    before = sum(b.connections for b in bs)
+    t0 = time.monotonic()
+    n = 60
+    got = [get(d.port, HOST).status for _ in range(n)]
+    took = time.monotonic() - t0
+    assert set(got) == {502}, got
+    conns = sum(b.connections for b in bs) - before
+    workers = 2
+    bound = n + workers * 10 + 0.2 * n + workers * 3 * (took + 1)
+    assert n <= conns <= bound, (conns, bound, took)
+    assert conns < 3 * n

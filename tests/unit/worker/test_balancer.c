@@ -271,6 +271,44 @@ START_TEST(test_snapshot_swap)
 }
 END_TEST
 
+/* The retry budget: a burst, then 20% of requests plus 3 per second. */
+START_TEST(test_retry_budget)
+{
+	const uint32_t w[2] = { 1, 1 };
+	struct balancer_pick p;
+	double t = 100.0;
+	int i, ok;
+
+	balancer_reset();
+	ck_assert_int_eq(balancer_pick_weights(77, 1, w, 2, NULL, 0, &p), 0);
+	/* A full bucket at first. */
+	for (i = 0, ok = 0; i < 100; i++)
+		ok += balancer_budget_retry(&p, t) == 0;
+	ck_assert_int_eq(ok, (int)BALANCER_RETRY_BURST);
+	/* 100 requests earn 20 retries (the bucket holds 10). */
+	for (i = 0; i < 100; i++)
+		balancer_budget_request(&p, t);
+	for (i = 0, ok = 0; i < 100; i++)
+		ok += balancer_budget_retry(&p, t) == 0;
+	ck_assert_int_eq(ok, 10);
+	for (i = 0; i < 40; i++)
+		balancer_budget_request(&p, t);
+	for (i = 0, ok = 0; i < 100; i++)
+		ok += balancer_budget_retry(&p, t) == 0;
+	ck_assert_int_eq(ok, 8);
+	/* Time earns 3 per second. */
+	t += 2.0;
+	for (i = 0, ok = 0; i < 100; i++)
+		ok += balancer_budget_retry(&p, t) == 0;
+	ck_assert_int_eq(ok, 6);
+	/* An unknown backend has no budget. */
+	p.key = 12345;
+	ck_assert_int_eq(balancer_budget_retry(&p, t), -1);
+	balancer_budget_request(&p, t);
+	balancer_reset();
+}
+END_TEST
+
 static Suite *
 balancer_suite(void)
 {
@@ -284,6 +322,7 @@ balancer_suite(void)
 	tcase_add_test(tc, test_inflight);
 	tcase_add_test(tc, test_many_backends);
 	tcase_add_test(tc, test_snapshot_swap);
+	tcase_add_test(tc, test_retry_budget);
 	suite_add_tcase(s, tc);
 	return s;
 }
