@@ -55,19 +55,48 @@
 #define ANN_HEALTH_FALL		"ingressd.io/health-fall"
 #define ANN_HEALTH_EXPECT	"ingressd.io/health-expect"
 
+/*
+ * ingressd.io/load-balance values; <arg> 1: ":NAME" required (a header or
+ * cookie name), 2: optional.
+ */
 static const struct {
 	const char	*name;
 	uint32_t	 policy;
+	int		 arg;
 } cc_policies[] = {
-	{ "round-robin",	ROUTE_POLICY_ROUND_ROBIN },
-	{ "least-request",	ROUTE_POLICY_LEAST_REQUEST },
+	{ "round-robin",	ROUTE_POLICY_ROUND_ROBIN,	0 },
+	{ "least-request",	ROUTE_POLICY_LEAST_REQUEST,	0 },
+	{ "hash-source",	ROUTE_POLICY_HASH_SOURCE,	0 },
+	{ "hash-header",	ROUTE_POLICY_HASH_HEADER,	1 },
+	{ "hash-cookie",	ROUTE_POLICY_HASH_COOKIE,	1 },
+	{ "sticky-cookie",	ROUTE_POLICY_STICKY_COOKIE,	2 },
 };
+
+/* An HTTP token (RFC 9110 5.6.2) of 1 to 64 characters: header and
+ * cookie names. */
+static int
+cc_token_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 64)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    strchr("!#$%&'*+-.^_`|~", s[i]) != NULL))
+			return 0;
+	return 1;
+}
 
 /* One of our Ingresses, with its per-backend settings. */
 struct cc_ingress {
 	const struct obj *o;
 	char		*id;		/* "ns/name" */
 	uint32_t	 policy;
+	const char	*policy_arg;	/* in the annotation, or NULL */
+	size_t		 policy_arglen;
 	uint32_t	 connect_ms;
 	uint32_t	 response_ms;
 	struct route_health health;	/* strings borrowed */
@@ -401,19 +430,33 @@ cc_health(struct cc *c, struct cc_ingress *ci)
 static int
 cc_settings(struct cc *c, struct cc_ingress *ci)
 {
-	const char *v;
-	size_t i;
+	const char *v, *colon;
+	size_t i, n;
 
-	ci->policy = ROUTE_POLICY_ROUND_ROBIN;
+	ci->policy = ROUTE_POLICY_LEAST_REQUEST;
+	ci->policy_arg = NULL;
+	ci->policy_arglen = 0;
 	if ((v = objects_annotation(ci->o, ANN_LOAD_BALANCE)) != NULL) {
+		colon = strchr(v, ':');
+		n = colon != NULL ? (size_t)(colon - v) : strlen(v);
 		for (i = 0; i < UTIL_NELEM(cc_policies); i++)
-			if (strcmp(v, cc_policies[i].name) == 0)
+			if (strlen(cc_policies[i].name) == n &&
+			    strncmp(v, cc_policies[i].name, n) == 0)
 				break;
-		if (i < UTIL_NELEM(cc_policies))
+		if (i < UTIL_NELEM(cc_policies) && ((colon == NULL &&
+		    cc_policies[i].arg != 1) || (colon != NULL &&
+		    cc_policies[i].arg != 0 && cc_token_ok(colon + 1,
+		    strlen(colon + 1))))) {
 			ci->policy = cc_policies[i].policy;
-		else if (cc_error(c, (size_t)(ci - c->ings), "annotation %s: "
-		    "unknown policy \"%s\" (round-robin, least-request); "
-		    "round-robin applies", ANN_LOAD_BALANCE, v) == -1)
+			if (colon != NULL) {
+				ci->policy_arg = colon + 1;
+				ci->policy_arglen = strlen(colon + 1);
+			}
+		} else if (cc_error(c, (size_t)(ci - c->ings), "annotation %s: "
+		    "unknown policy \"%s\" (round-robin, least-request, "
+		    "hash-source, hash-header:NAME, hash-cookie:NAME, "
+		    "sticky-cookie[:NAME]); least-request applies",
+		    ANN_LOAD_BALANCE, v) == -1)
 			return -1;
 	}
 	if (cc_duration(c, ci, ANN_CONNECT_TIMEOUT, &ci->connect_ms) == -1 ||
@@ -960,6 +1003,8 @@ cc_same_settings(const struct cc_ingress *a, const struct cc_ingress *b)
 {
 	return a->policy == b->policy && a->connect_ms == b->connect_ms &&
 	    a->response_ms == b->response_ms &&
+	    a->policy_arglen == b->policy_arglen && (a->policy_arglen == 0 ||
+	    memcmp(a->policy_arg, b->policy_arg, a->policy_arglen) == 0) &&
 	    cc_same_health(&a->health, &b->health);
 }
 
@@ -1003,6 +1048,10 @@ cc_backends(struct cc *c)
 			if ((be->name = strdup(cl->bename)) == NULL)
 				goto done;
 			be->policy = oi->policy;
+			if (oi->policy_arg != NULL &&
+			    (be->policy_arg = strndup(oi->policy_arg,
+			    oi->policy_arglen)) == NULL)
+				goto done;
 			be->connect_timeout_ms = oi->connect_ms;
 			be->response_timeout_ms = oi->response_ms;
 			be->health = oi->health;

@@ -271,3 +271,88 @@ def test_retry_budget_bounds_retries(ingressd, backend):
     bound = n + workers * 10 + 0.2 * n + workers * 3 * (took + 1)
     assert n <= conns <= bound, (conns, bound, took)
     assert conns < 3 * n
+
+
+def policy_app(procs_or_backends, policy, extra=None):
+    ann = {"ingressd.io/load-balance": policy}
+    ann.update(extra or {})
+    return manifests(procs_or_backends, ann)
+
+
+def test_policy_round_robin(ingressd, procs):
+    bs = procs("a", "b", "c")
+    d = ingressd(manifests=policy_app(bs, "round-robin"), workers=1)
+    seen = spread(d.port, 30)
+    assert seen == {"a": 10, "b": 10, "c": 10}, seen
+
+
+def test_policy_least_request_default(ingressd, procs):
+    """No annotation: least-request; every endpoint gets a fair share of
+    sequential requests, and a slow one gets fewer of concurrent ones."""
+    bs = procs("a", "b", "c")
+    d = ingressd(manifests=manifests(bs), workers=1)
+    seen = spread(d.port, 60)
+    assert set(seen) == {"a", "b", "c"} and min(seen.values()) >= 8, seen
+    assert "default/app:80  least-request" in ctl(d, "backends")
+
+
+@pytest.mark.parametrize("policy,how", [
+    ("hash-header:X-User", lambda u: {"X-User": u}),
+    ("hash-cookie:sid", lambda u: {"Cookie": "a=1; sid=%s; b=2" % u}),
+])
+def test_policy_hash_key(ingressd, procs, policy, how):
+    bs = procs("a", "b", "c")
+    d = ingressd(manifests=policy_app(
+        bs, policy, {"ingressd.io/health-interval": "200ms"}))
+    where = {}
+    for rnd in range(3):
+        for i in range(30):
+            u = "user%d" % i
+            b = get(d.port, HOST, headers=how(u)).backend
+            assert where.setdefault(u, b) == b, (u, where[u], b)
+    assert len(set(where.values())) == 3, where
+    # Without the key: least-request, still served.
+    assert get(d.port, HOST).status == 200
+    # An endpoint going down moves only its own keys.
+    since = d.log_offset()
+    victim = bs[0]
+    victim.kill()
+    d.wait_log(r"127\.0\.0\.1:%d of default/app:80 is DOWN" % victim.port,
+               since=since)
+    time.sleep(0.2)
+    for i in range(30):
+        u = "user%d" % i
+        b = get(d.port, HOST, headers=how(u)).backend
+        if where[u] != victim.name:
+            assert b == where[u], (u, where[u], b)
+        else:
+            assert b != victim.name
+
+
+def test_policy_hash_source(ingressd, procs):
+    bs = procs("a", "b", "c")
+    d = ingressd(manifests=policy_app(bs, "hash-source"))
+    assert len(spread(d.port, 20)) == 1     # one client address
+
+
+def test_policy_sticky_cookie(ingressd, procs):
+    bs = procs("a", "b", "c")
+    d = ingressd(manifests=policy_app(bs, "sticky-cookie", HTTP_PROBE))
+    r = get(d.port, HOST)
+    cookie = r.header("Set-Cookie")
+    assert cookie and re.match(r"ingressd_sticky=[0-9a-f]{16}; Path=/; "
+                               r"HttpOnly$", cookie), cookie
+    first = r.backend
+    value = cookie.split(";")[0]
+    for _ in range(20):
+        r = get(d.port, HOST, headers={"Cookie": value})
+        assert r.backend == first
+        assert r.header("Set-Cookie") is None
+    # Its endpoint goes down: another one, and a new cookie.
+    since = d.log_offset()
+    [p for p in bs if p.name == first][0].set(health=500)
+    d.wait_log(r"of default/app:80 is DOWN", since=since)
+    time.sleep(0.2)
+    r = get(d.port, HOST, headers={"Cookie": value})
+    assert r.backend != first
+    assert r.header("Set-Cookie").split(";")[0] != value

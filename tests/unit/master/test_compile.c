@@ -753,22 +753,22 @@ static const struct compile_case cases[] = {
 	    "P / prefix default/web:80 default/by-name\n"
 	    "H classless\n"
 	    "P / prefix default/web:80 default/classless\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
 	{ "class named, no default", "ingressd", build_class_named_nodefault,
 	    "H by-name\n"
 	    "P / prefix default/web:80 default/by-name\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
 	{ "class named, no IngressClass", "ingressd",
 	    build_class_named_noclass,
 	    "H by-name\n"
 	    "P / prefix default/web:80 default/by-name\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
 	{ "class unset", NULL, build_class_unset,
 	    "H classless\n"
 	    "P / prefix default/web:80 default/classless\n"
 	    "H our-controller\n"
 	    "P / prefix default/web:80 default/our-controller\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
 	{ "paths", NULL, build_paths,
 	    "H \n"
 	    "P / exact default/web:80 default/paths\n"
@@ -781,7 +781,7 @@ static const struct compile_case cases[] = {
 	    "P /baz/ exact default/web:80 default/paths\n"
 	    "P /foo exact default/web:80 default/paths\n"
 	    "P /foo prefix default/web:80 default/paths\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
 	    "E Ingress default/paths [paths]: example.com relative: path "
 	    "must start with '/'; rule ignored\n"
 	    "E Ingress default/paths [paths]: example.com/foo (Prefix): "
@@ -792,9 +792,9 @@ static const struct compile_case cases[] = {
 	    "P /api prefix default/api:80 default/young\n"
 	    "P /shared exact ns2/web:80 ns2/a\n"
 	    "P /shared prefix default/web:80 default/z-tie\n"
-	    "B default/api:80 rr 0 0\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
-	    "B ns2/web:80 rr 0 0\n"
+	    "B default/api:80 lr 0 0\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
+	    "B ns2/web:80 lr 0 0\n"
 	    "E Ingress ns2/b [b]: example.com/shared (Prefix): conflicts "
 	    "with Ingress default/z-tie, which is as old and first by "
 	    "namespace/name; ignored\n"
@@ -810,7 +810,7 @@ static const struct compile_case cases[] = {
 	{ "defaultBackend", NULL, build_default_backend,
 	    "H example.com\n"
 	    "P / prefix default/web:80 default/old\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
 	    "D default/web:80 default/old\n"
 	    "E Ingress default/resource [resource]: defaultBackend: "
 	    "resource backends are not supported; ignored\n"
@@ -822,23 +822,23 @@ static const struct compile_case cases[] = {
 	    "P /name prefix default/web:http default/ports\n"
 	    "P /num prefix default/web:80 default/ports\n"
 	    "P /plain prefix default/plain:80 default/ports\n"
-	    "B default/plain:80 rr 0 0 10.1.0.1:5000\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8081\n"
-	    "B default/web:81 rr 0 0 10.0.0.1:9000\n"
-	    "B default/web:http rr 0 0 10.0.0.1:8080,10.0.0.2:8081\n" },
+	    "B default/plain:80 lr 0 0 10.1.0.1:5000\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8081\n"
+	    "B default/web:81 lr 0 0 10.0.0.1:9000\n"
+	    "B default/web:http lr 0 0 10.0.0.1:8080,10.0.0.2:8081\n" },
 	{ "conditions", NULL, build_conditions,
 	    "H \n"
 	    "P / prefix default/web:http default/cond\n"
-	    "B default/web:http rr 0 0 10.0.0.10:8080,10.0.0.1:8080,"
+	    "B default/web:http lr 0 0 10.0.0.10:8080,10.0.0.1:8080,"
 	    "10.0.0.1:8081,[fd00::1]:8080\n" },
 	{ "Endpoints fallback", NULL, build_endpoints_fallback,
 	    "H \n"
 	    "P /legacy prefix default/legacy:80 default/fb\n"
 	    "P /sliced prefix default/sliced:http default/fb\n"
 	    "P /v6 prefix default/v6:80 default/fb\n"
-	    "B default/legacy:80 rr 0 0 10.0.1.1:8081,10.0.1.2:8080\n"
-	    "B default/sliced:http rr 0 0\n"
-	    "B default/v6:80 rr 0 0 [2001:db8::5]:8080\n" },
+	    "B default/legacy:80 lr 0 0 10.0.1.1:8081,10.0.1.2:8080\n"
+	    "B default/sliced:http lr 0 0\n"
+	    "B default/v6:80 lr 0 0 [2001:db8::5]:8080\n" },
 	{ "unresolved", NULL, build_unresolved,
 	    "H example.com\n"
 	    "P /ext prefix default/ext:80 default/bad\n"
@@ -846,11 +846,11 @@ static const struct compile_case cases[] = {
 	    "P /noname exact default/web:grpc default/bad\n"
 	    "P /noport prefix default/web:8080 default/bad\n"
 	    "P /ok prefix default/web:80 default/bad\n"
-	    "B default/ext:80 rr 0 0\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
-	    "B default/web:8080 rr 0 0\n"
-	    "B default/web:grpc rr 0 0\n"
-	    "B ns2/web:80 rr 0 0\n"
+	    "B default/ext:80 lr 0 0\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
+	    "B default/web:8080 lr 0 0\n"
+	    "B default/web:grpc lr 0 0\n"
+	    "B ns2/web:80 lr 0 0\n"
 	    "E Ingress ns2/missing [missing]: example.com/missing (Prefix): "
 	    "service ns2/web not found; answering 503\n"
 	    "E Ingress default/bad [bad]: example.com/gone: resource "
@@ -876,20 +876,20 @@ static const struct compile_case cases[] = {
 	    "P /nope prefix default/db:8080 default/ext\n"
 	    "P /slow prefix default/slow:80 default/ext\n"
 	    "P /web prefix default/web:80 default/ext\n"
-	    "B default/bare:5432 rr 0 0 192.0.2.10:5432,192.0.2.9:5432,"
+	    "B default/bare:5432 lr 0 0 192.0.2.10:5432,192.0.2.9:5432,"
 	    "[2001:db8::7]:5432\n"
-	    "B default/bare:pg rr 0 0\n"
-	    "B default/db:8080 rr 0 0\n"
-	    "B default/db:9000 rr 0 0 192.0.2.10:9000,192.0.2.9:9000,"
+	    "B default/bare:pg lr 0 0\n"
+	    "B default/db:8080 lr 0 0\n"
+	    "B default/db:9000 lr 0 0 192.0.2.10:9000,192.0.2.9:9000,"
 	    "[2001:db8::7]:9000\n"
-	    "B default/db:http rr 0 0 192.0.2.10:80,192.0.2.9:80,"
+	    "B default/db:http lr 0 0 192.0.2.10:80,192.0.2.9:80,"
 	    "[2001:db8::7]:80\n"
-	    "B default/empty:80 rr 0 0\n"
-	    "B default/gone:80 rr 0 0\n"
-	    "B default/lit4:80 rr 0 0 192.0.2.50:80\n"
-	    "B default/lit6:https rr 0 0 [2001:db8::50]:443\n"
-	    "B default/slow:80 rr 0 0\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
+	    "B default/empty:80 lr 0 0\n"
+	    "B default/gone:80 lr 0 0\n"
+	    "B default/lit4:80 lr 0 0 192.0.2.50:80\n"
+	    "B default/lit6:https lr 0 0 [2001:db8::50]:443\n"
+	    "B default/slow:80 lr 0 0\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
 	    "E Ingress default/ext [ext]: ext.example/nope (Prefix): "
 	    "service default/db has no port 8080; answering 503\n"
 	    "E Ingress default/ext [ext]: ext.example/gone (Prefix): "
@@ -912,12 +912,13 @@ static const struct compile_case cases[] = {
 	    "P / prefix default/web:80 default/same\n"
 	    "H d.example\n"
 	    "P / prefix default/slow:80 default/plain\n"
-	    "B default/api:80 rr 0 500\n"
+	    "B default/api:80 lr 0 500\n"
 	    "B default/slow:80 rr 0 0\n"
 	    "B default/web:80 lr 2000 90000 10.0.0.1:8080,10.0.0.2:8080\n"
 	    "E Ingress default/broken [broken]: annotation "
 	    "ingressd.io/load-balance: unknown policy \"random\" "
-	    "(round-robin, least-request); round-robin applies\n"
+	    "(round-robin, least-request, hash-source, hash-header:NAME, "
+	    "hash-cookie:NAME, sticky-cookie[:NAME]); least-request applies\n"
 	    "E Ingress default/broken [broken]: annotation "
 	    "ingressd.io/connect-timeout: invalid duration \"soon\" "
 	    "(e.g. \"5s\", \"500ms\"); the global timeout applies\n"
@@ -930,7 +931,7 @@ static const struct compile_case cases[] = {
 	{ "tls ignored", NULL, build_tls_ignored,
 	    "H example.com\n"
 	    "P / prefix default/web:80 default/tls\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
 };
 
 /* Insertion orders: as built, reversed, and a stride through the list. */
@@ -1118,6 +1119,62 @@ START_TEST(test_health_annotations)
 }
 END_TEST
 
+/* ingressd.io/load-balance: every policy, its argument, bad values. */
+static const struct {
+	const char	*value;
+	uint32_t	 policy;
+	const char	*arg;
+	int		 error;
+} policy_cases[] = {
+	{ NULL, ROUTE_POLICY_LEAST_REQUEST, NULL, 0 },
+	{ "round-robin", ROUTE_POLICY_ROUND_ROBIN, NULL, 0 },
+	{ "least-request", ROUTE_POLICY_LEAST_REQUEST, NULL, 0 },
+	{ "hash-source", ROUTE_POLICY_HASH_SOURCE, NULL, 0 },
+	{ "hash-header:X-User", ROUTE_POLICY_HASH_HEADER, "X-User", 0 },
+	{ "hash-cookie:sid", ROUTE_POLICY_HASH_COOKIE, "sid", 0 },
+	{ "sticky-cookie", ROUTE_POLICY_STICKY_COOKIE, NULL, 0 },
+	{ "sticky-cookie:route", ROUTE_POLICY_STICKY_COOKIE, "route", 0 },
+	{ "hash-header", ROUTE_POLICY_LEAST_REQUEST, NULL, 1 },
+	{ "hash-header:", ROUTE_POLICY_LEAST_REQUEST, NULL, 1 },
+	{ "hash-header:a b", ROUTE_POLICY_LEAST_REQUEST, NULL, 1 },
+	{ "hash-source:x", ROUTE_POLICY_LEAST_REQUEST, NULL, 1 },
+	{ "random", ROUTE_POLICY_LEAST_REQUEST, NULL, 1 },
+};
+
+START_TEST(test_policies)
+{
+	struct compile_options opt;
+	struct compile_result res;
+	const struct route_backend *b;
+	struct objs os;
+	struct store *st;
+	struct obj *o;
+	size_t i;
+
+	memset(&os, 0, sizeof(os));
+	web(&os);
+	o = ing(&os, "default", "lb", 1, NULL);
+	if (policy_cases[_i].value != NULL)
+		ann(o, "ingressd.io/load-balance", policy_cases[_i].value);
+	path(o, "a.example", "/", OBJ_PATH_PREFIX, "web", "80");
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	memset(&opt, 0, sizeof(opt));
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+	ck_assert_uint_eq(res.rt.nbackends, 1);
+	b = &res.rt.backends[0];
+	ck_assert_uint_eq(b->policy, policy_cases[_i].policy);
+	if (policy_cases[_i].arg == NULL)
+		ck_assert_ptr_null(b->policy_arg);
+	else
+		ck_assert_str_eq(b->policy_arg, policy_cases[_i].arg);
+	ck_assert_uint_eq(res.nerrors, (size_t)policy_cases[_i].error);
+	compile_result_free(&res);
+	store_free(st);
+}
+END_TEST
+
 /* Recompiling the same store gives the same result. */
 START_TEST(test_idempotent)
 {
@@ -1234,8 +1291,8 @@ START_TEST(test_external_no_callback)
 	    "H \n"
 	    "P /db prefix default/db:http default/w\n"
 	    "P /lit prefix default/lit:80 default/w\n"
-	    "B default/db:http rr 0 0\n"
-	    "B default/lit:80 rr 0 0 192.0.2.50:80\n");
+	    "B default/db:http lr 0 0\n"
+	    "B default/lit:80 lr 0 0 192.0.2.50:80\n");
 	free(got);
 	compile_result_free(&res);
 	store_free(st);
@@ -1253,6 +1310,8 @@ compile_suite(void)
 	tcase_add_test(tc, test_empty_and_settings);
 	tcase_add_test(tc, test_idempotent);
 	tcase_add_test(tc, test_health_annotations);
+	tcase_add_loop_test(tc, test_policies, 0,
+	    (int)UTIL_NELEM(policy_cases));
 	tcase_add_test(tc, test_external_names);
 	tcase_add_test(tc, test_external_no_callback);
 	suite_add_tcase(s, tc);
