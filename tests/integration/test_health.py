@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import (BIN, HERE, T, free_port, get, ingress, path, rule,
-                      svc_for)
+                      svc_for, wait_until)
 
 SCRIPT = os.path.join(HERE, "fixtures", "health_backend.py")
 HOST = "health.test"
@@ -356,3 +356,31 @@ def test_policy_sticky_cookie(ingressd, procs):
     r = get(d.port, HOST, headers={"Cookie": value})
     assert r.backend != first
     assert r.header("Set-Cookie").split(";")[0] != value
+
+
+def test_health_survives_worker_restart_and_new_snapshot(ingressd, procs):
+    """A DOWN endpoint stays out after its worker is SIGKILLed and
+    respawned, and after a new snapshot, without waiting for probes."""
+    a, b = procs("a", "b")
+    ann = dict(HTTP_PROBE, **{"ingressd.io/health-interval": "1s",
+                              "ingressd.io/health-fall": "2",
+                              "ingressd.io/health-rise": "10"})
+    d = ingressd(manifests=manifests([a, b], ann), workers=1,
+                 allow_worker_restarts=True)
+    since = d.log_offset()
+    b.set(health=500)
+    d.wait_log(r"127\.0\.0\.1:%d of default/app:80 is DOWN" % b.port,
+               since=since)
+    time.sleep(0.2)
+    # /healthz keeps failing, but the other paths of b answer 200: any
+    # request reaching b would show.
+    assert set(spread(d.port, 10)) == {"a"}
+    victim = d.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: (lambda p: len(p) == 1 and victim not in p)(
+        d.worker_pids()), what="a new worker")
+    wait_until(lambda: get(d.port, HOST).status == 200, what="answers")
+    assert set(spread(d.port, 10)) == {"a"}
+    d.apply({"other.yaml": [ingress("other", [rule("other.test",
+                                                   path("/", "app"))])]})
+    assert set(spread(d.port, 10)) == {"a"}
