@@ -323,31 +323,6 @@ cc_duration(struct cc *c, struct cc_ingress *ci, const char *key,
 	return 0;
 }
 
-/*
- * Reads annotation <key> of <ci>, a whole number in [<min>, <max>], into
- * *<v>; a bad value is reported and leaves *<v> alone.  -1 on ENOMEM.
- */
-static int
-cc_number(struct cc *c, struct cc_ingress *ci, const char *key,
-    uint32_t min, uint32_t max, uint32_t *v)
-{
-	const char *s;
-	char *end;
-	unsigned long x;
-
-	if ((s = objects_annotation(ci->o, key)) == NULL)
-		return 0;
-	errno = 0;
-	x = strtoul(s, &end, 10);
-	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 ||
-	    x < min || x > max)
-		return cc_error(c, (size_t)(ci - c->ings), "annotation %s: "
-		    "\"%s\" is not a number from %u to %u; the default "
-		    "applies", key, s, min, max);
-	*v = (uint32_t)x;
-	return 0;
-}
-
 /* A Host header value for probes: 1 to 255 visible characters, no '/'. */
 static int
 cc_host_ok(const char *v)
@@ -360,70 +335,129 @@ cc_host_ok(const char *v)
 	return i > 0;
 }
 
+/* Where health annotations come from, and whether to report them. */
+struct cc_hsrc {
+	const struct obj *o;
+	size_t		 at;		/* Ingress the errors belong to */
+	const char	*who;		/* "" or "Service ns/name: " */
+	int		 quiet;		/* already reported */
+};
+
+/* Reports a bad health annotation of <src> (unless quiet); -1: ENOMEM. */
+static int
+cc_hbad(struct cc *c, const struct cc_hsrc *src, const char *key,
+    const char *v, const char *want)
+{
+	if (src->quiet)
+		return 0;
+	return cc_error(c, src->at, "%sannotation %s: \"%s\" is not %s; the "
+	    "default applies", src->who, key, v, want);
+}
+
+/* A whole number in [<min>, <max>] from annotation <key>, into *<v>. */
+static int
+cc_hnumber(struct cc *c, const struct cc_hsrc *src, const char *key,
+    uint32_t min, uint32_t max, uint32_t *v)
+{
+	const char *s;
+	char *end, want[64];
+	unsigned long x;
+
+	if ((s = objects_annotation(src->o, key)) == NULL)
+		return 0;
+	errno = 0;
+	x = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 ||
+	    x < min || x > max) {
+		snprintf(want, sizeof(want), "a number from %u to %u", min,
+		    max);
+		return cc_hbad(c, src, key, s, want);
+	}
+	*v = (uint32_t)x;
+	return 0;
+}
+
+/* A duration of at least 1 ms from annotation <key>, into *<v>. */
+static int
+cc_hduration(struct cc *c, const struct cc_hsrc *src, const char *key,
+    uint32_t *v)
+{
+	const char *s;
+	uint64_t x;
+
+	if ((s = objects_annotation(src->o, key)) == NULL)
+		return 0;
+	if (util_parse_duration_ms(s, &x) == -1 || x == 0 || x > UINT32_MAX)
+		return cc_hbad(c, src, key, s, "a duration (e.g. \"1s\", "
+		    "\"500ms\")");
+	*v = (uint32_t)x;
+	return 0;
+}
+
 /*
- * The health probe of <ci>: the configured defaults, then its
- * ingressd.io/health-* annotations.  A bad value is reported and the
- * default kept.  -1 on ENOMEM.
+ * Applies the ingressd.io/health-* annotations of <src> over <h>.  A bad
+ * value is reported (unless quiet) and leaves the field alone.  The
+ * strings stay the object's.  -1 on ENOMEM.
  */
 static int
-cc_health(struct cc *c, struct cc_ingress *ci)
+cc_health_apply(struct cc *c, const struct cc_hsrc *src,
+    struct route_health *h)
 {
-	struct route_health *h = &ci->health;
-	size_t at = (size_t)(ci - c->ings);
 	const char *v;
-	uint32_t ms;
+	uint32_t lo, hi;
 
-	*h = c->opt->health;
-	if ((v = objects_annotation(ci->o, ANN_HEALTH_MODE)) != NULL) {
+	if ((v = objects_annotation(src->o, ANN_HEALTH_MODE)) != NULL) {
 		if (strcmp(v, "tcp") == 0)
 			h->mode = ROUTE_HEALTH_TCP;
 		else if (strcmp(v, "http") == 0)
 			h->mode = ROUTE_HEALTH_HTTP;
-		else if (cc_error(c, at, "annotation %s: unknown mode \"%s\" "
-		    "(http, tcp); the default applies", ANN_HEALTH_MODE,
-		    v) == -1)
+		else if (cc_hbad(c, src, ANN_HEALTH_MODE, v,
+		    "a mode (http, tcp)") == -1)
 			return -1;
 	}
-	if ((v = objects_annotation(ci->o, ANN_HEALTH_PATH)) != NULL) {
+	if ((v = objects_annotation(src->o, ANN_HEALTH_PATH)) != NULL) {
 		if (util_http_path_ok(v)) {
 			h->path = (char *)(uintptr_t)v;
 			/* A path asks for an HTTP probe unless told. */
-			if (objects_annotation(ci->o, ANN_HEALTH_MODE) == NULL)
+			if (objects_annotation(src->o, ANN_HEALTH_MODE) ==
+			    NULL)
 				h->mode = ROUTE_HEALTH_HTTP;
-		} else if (cc_error(c, at, "annotation %s: \"%s\" is not a "
-		    "path (starts with '/', no spaces); the default applies",
-		    ANN_HEALTH_PATH, v) == -1)
+		} else if (cc_hbad(c, src, ANN_HEALTH_PATH, v, "a path "
+		    "(starts with '/', no spaces)") == -1)
 			return -1;
 	}
-	if ((v = objects_annotation(ci->o, ANN_HEALTH_HOST)) != NULL) {
+	if ((v = objects_annotation(src->o, ANN_HEALTH_HOST)) != NULL) {
 		if (cc_host_ok(v))
 			h->host = (char *)(uintptr_t)v;
-		else if (cc_error(c, at, "annotation %s: invalid host \"%s\"; "
-		    "the endpoint address applies", ANN_HEALTH_HOST, v) == -1)
+		else if (cc_hbad(c, src, ANN_HEALTH_HOST, v, "a host name") ==
+		    -1)
 			return -1;
 	}
-	if ((v = objects_annotation(ci->o, ANN_HEALTH_EXPECT)) != NULL &&
-	    util_parse_status_range(v, &h->expect_lo, &h->expect_hi) == -1) {
-		h->expect_lo = c->opt->health.expect_lo;
-		h->expect_hi = c->opt->health.expect_hi;
-		if (cc_error(c, at, "annotation %s: \"%s\" is not a status "
-		    "range (e.g. 200-399); the default applies",
-		    ANN_HEALTH_EXPECT, v) == -1)
+	if ((v = objects_annotation(src->o, ANN_HEALTH_EXPECT)) != NULL) {
+		if (util_parse_status_range(v, &lo, &hi) == 0) {
+			h->expect_lo = lo;
+			h->expect_hi = hi;
+		} else if (cc_hbad(c, src, ANN_HEALTH_EXPECT, v, "a status "
+		    "range (e.g. 200-399)") == -1)
 			return -1;
 	}
-	if (cc_number(c, ci, ANN_HEALTH_PORT, 1, 65535, &h->port) == -1 ||
-	    cc_number(c, ci, ANN_HEALTH_RISE, 1, 100, &h->rise) == -1 ||
-	    cc_number(c, ci, ANN_HEALTH_FALL, 1, 100, &h->fall) == -1)
+	if (cc_hnumber(c, src, ANN_HEALTH_PORT, 1, 65535, &h->port) == -1 ||
+	    cc_hnumber(c, src, ANN_HEALTH_RISE, 1, 100, &h->rise) == -1 ||
+	    cc_hnumber(c, src, ANN_HEALTH_FALL, 1, 100, &h->fall) == -1 ||
+	    cc_hduration(c, src, ANN_HEALTH_INTERVAL, &h->interval_ms) == -1 ||
+	    cc_hduration(c, src, ANN_HEALTH_TIMEOUT, &h->timeout_ms) == -1)
 		return -1;
-	if (cc_duration(c, ci, ANN_HEALTH_INTERVAL, &ms) == -1)
-		return -1;
-	if (ms != 0)
-		h->interval_ms = ms;
-	if (cc_duration(c, ci, ANN_HEALTH_TIMEOUT, &ms) == -1)
-		return -1;
-	if (ms != 0)
-		h->timeout_ms = ms;
 	return 0;
+}
+
+/* The health probe of <ci>: the defaults, then its annotations. */
+static int
+cc_health(struct cc *c, struct cc_ingress *ci)
+{
+	struct cc_hsrc src = { ci->o, (size_t)(ci - c->ings), "", 0 };
+
+	ci->health = c->opt->health;
+	return cc_health_apply(c, &src, &ci->health);
 }
 
 /* Per-backend settings of <ci> from its annotations; -1 on ENOMEM. */
@@ -1009,6 +1043,40 @@ cc_same_settings(const struct cc_ingress *a, const struct cc_ingress *b)
 }
 
 /*
+ * The probe of the backend <owner> names: the defaults, the annotations
+ * of its Service (reported as errors of the owner's Ingress), then the
+ * Ingress's own (reported by cc_health already).  -1 on ENOMEM.
+ */
+static int
+cc_backend_health(struct cc *c, const struct cc_claim *owner,
+    struct route_health *h)
+{
+	const struct cc_ingress *oi = &c->ings[owner->ing];
+	const struct obj *svc;
+	struct cc_hsrc src;
+	char who[300];
+
+	svc = store_get(c->st, OBJ_SERVICE, oi->o->meta.namespace,
+	    owner->ref->service);
+	*h = c->opt->health;
+	if (svc != NULL) {
+		snprintf(who, sizeof(who), "Service %s/%s: ",
+		    svc->meta.namespace, svc->meta.name);
+		src.o = svc;
+		src.at = owner->ing;
+		src.who = who;
+		src.quiet = 0;
+		if (cc_health_apply(c, &src, h) == -1)
+			return -1;
+	}
+	src.o = oi->o;
+	src.at = owner->ing;
+	src.who = "";
+	src.quiet = 1;
+	return cc_health_apply(c, &src, h);
+}
+
+/*
  * Pass 4: one backend per name used by a winning claim, in name order.
  * Its oldest user's settings apply; others that differ are flagged.
  */
@@ -1019,6 +1087,7 @@ cc_backends(struct cc *c)
 	struct cc_claim **w = NULL, *cl, *owner = NULL;
 	struct cc_ingress *oi;
 	struct route_backend *be;
+	struct route_health hb;
 	size_t i, nw = 0, nb = 0;
 	int rv = -1;
 
@@ -1054,14 +1123,15 @@ cc_backends(struct cc *c)
 				goto done;
 			be->connect_timeout_ms = oi->connect_ms;
 			be->response_timeout_ms = oi->response_ms;
-			be->health = oi->health;
+			if (cc_backend_health(c, owner, &hb) == -1)
+				goto done;
+			be->health = hb;
 			be->health.path = NULL;
 			be->health.host = NULL;
-			if ((oi->health.path != NULL &&
-			    (be->health.path = strdup(oi->health.path)) ==
-			    NULL) || (oi->health.host != NULL &&
-			    (be->health.host = strdup(oi->health.host)) ==
-			    NULL))
+			if ((hb.path != NULL &&
+			    (be->health.path = strdup(hb.path)) == NULL) ||
+			    (hb.host != NULL &&
+			    (be->health.host = strdup(hb.host)) == NULL))
 				goto done;
 			if (cc_resolve(c, oi->o->meta.namespace, cl->ref, be,
 			    &c->reasons[nb]) == -1)

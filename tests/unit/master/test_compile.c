@@ -1119,6 +1119,56 @@ START_TEST(test_health_annotations)
 }
 END_TEST
 
+/*
+ * Health annotations on a Service apply to its backends; the Ingress's
+ * override them key by key; a bad one is reported with the Service.
+ */
+START_TEST(test_health_service_annotations)
+{
+	struct compile_options opt;
+	struct compile_result res;
+	const struct route_backend *b;
+	struct objs os;
+	struct store *st;
+	struct obj *o, *sv;
+	size_t i;
+
+	memset(&os, 0, sizeof(os));
+	web(&os);
+	sv = svc(&os, "default", "api");
+	svc_port(sv, "http", 80);
+	ann(sv, "ingressd.io/health-path", "/ready");
+	ann(sv, "ingressd.io/health-fall", "7");
+	ann(sv, "ingressd.io/health-rise", "zero");
+	o = ing(&os, "default", "a", 1, NULL);
+	ann(o, "ingressd.io/health-fall", "4");
+	path(o, "a.example", "/", OBJ_PATH_PREFIX, "api", "80");
+	path(o, "a.example", "/web", OBJ_PATH_PREFIX, "web", "80");
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	memset(&opt, 0, sizeof(opt));
+	opt.health.rise = 2;
+	opt.health.fall = 3;
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+	ck_assert_uint_eq(res.rt.nbackends, 2);
+	b = &res.rt.backends[0];
+	ck_assert_str_eq(b->name, "default/api:80");
+	ck_assert_uint_eq(b->health.mode, ROUTE_HEALTH_HTTP);
+	ck_assert_str_eq(b->health.path, "/ready");
+	ck_assert_uint_eq(b->health.fall, 4);
+	ck_assert_uint_eq(b->health.rise, 2);
+	b = &res.rt.backends[1];
+	ck_assert_ptr_null(b->health.path);
+	ck_assert_uint_eq(b->health.fall, 4);
+	ck_assert_uint_eq(res.nerrors, 1);
+	ck_assert_ptr_nonnull(strstr(res.errors[0].reason,
+	    "Service default/api: annotation ingressd.io/health-rise"));
+	compile_result_free(&res);
+	store_free(st);
+}
+END_TEST
+
 /* ingressd.io/load-balance: every policy, its argument, bad values. */
 static const struct {
 	const char	*value;
@@ -1310,6 +1360,7 @@ compile_suite(void)
 	tcase_add_test(tc, test_empty_and_settings);
 	tcase_add_test(tc, test_idempotent);
 	tcase_add_test(tc, test_health_annotations);
+	tcase_add_test(tc, test_health_service_annotations);
 	tcase_add_loop_test(tc, test_policies, 0,
 	    (int)UTIL_NELEM(policy_cases));
 	tcase_add_test(tc, test_external_names);
