@@ -432,12 +432,14 @@ health_read(struct health_probe *p)
 		p->len += (size_t)n;
 		r = http_parse_response(p->buf, p->len, &lim, 0, &health_resp,
 		    &st);
-		if (r > 0 && health_resp.status >= 100 &&
+		while (r > 0 && health_resp.status >= 100 &&
 		    health_resp.status < 200 && health_resp.status != 101) {
 			/* An interim answer: the real one follows. */
 			memmove(p->buf, p->buf + r, p->len - (size_t)r);
 			p->len -= (size_t)r;
-			continue;
+			r = p->len == 0 ? HTTP_PARSE_INCOMPLETE :
+			    http_parse_response(p->buf, p->len, &lim, 0,
+			    &health_resp, &st);
 		}
 		if (r > 0) {
 			if ((uint32_t)health_resp.status >= p->expect_lo &&

@@ -384,3 +384,29 @@ def test_health_survives_worker_restart_and_new_snapshot(ingressd, procs):
     d.apply({"other.yaml": [ingress("other", [rule("other.test",
                                                    path("/", "app"))])]})
     assert set(spread(d.port, 10)) == {"a"}
+
+
+@pytest.mark.parametrize("kw,down", [
+    ({"behavior": "raw", "raw": b"HTTP/1.1 100 Continue\r\n\r\n"
+      b"HTTP/1.1 204 No Content\r\n\r\n"}, None),
+    ({"behavior": "raw", "raw": b"HTTP/1.1 100 Continue\r\n\r\n"
+      b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"}, r"HTTP 500"),
+    ({"behavior": "garbage"}, r"bad response"),
+    ({"behavior": "close"}, r"closed before a response"),
+    ({"behavior": "hang"}, r"timeout"),
+])
+def test_probe_results(ingressd, backend, kw, down):
+    """What an HTTP probe makes of each kind of answer (expect 200-299)."""
+    good = backend("good")
+    b = backend("b", **kw)
+    ann = dict(HTTP_PROBE, **{"ingressd.io/health-expect": "200-299",
+                              "ingressd.io/health-fall": "2"})
+    d = ingressd(manifests={"app.yaml": [
+        ingress("web", [rule(HOST, path("/", "app"))], annotations=ann)] +
+        svc_for("app", [good, b])})
+    pat = r"endpoint 127\.0\.0\.1:%d of default/app:80 is DOWN: " % b.port
+    if down is None:
+        time.sleep(1.0)
+        assert not re.search(pat, d.log())
+    else:
+        d.wait_log(pat + down + r" \(2/2\)")
