@@ -183,6 +183,18 @@ balancer_swrr(struct balancer_state *st, const uint32_t *tried, size_t ntried)
 	return best;
 }
 
+/*
+ * current[] means smooth-WRR weights under round-robin and pick counts
+ * otherwise: a policy change starts it afresh.
+ */
+static void
+balancer_set_policy(struct balancer_state *st, uint32_t policy)
+{
+	if (st->policy != policy)
+		memset(st->current, 0, st->n * sizeof(*st->current));
+	st->policy = policy;
+}
+
 /* xorshift64*: the two choices, nothing secret. */
 static uint64_t
 balancer_random(void)
@@ -234,7 +246,7 @@ balancer_nth(size_t n, size_t k)
 /*
  * Least request, power of two choices: two endpoints drawn at random
  * among those left, the one with fewer requests in flight per unit of
- * weight wins (the first on a tie).
+ * weight wins.  Outside round-robin, current[] counts picks.
  */
 static int
 balancer_p2c(struct balancer_state *st, const uint32_t *tried,
@@ -242,6 +254,7 @@ balancer_p2c(struct balancer_state *st, const uint32_t *tried,
 {
 	ssize_t left;
 	size_t k1, k2;
+	uint64_t la, lb;
 	int a, b;
 
 	if ((left = balancer_mark(st->n, tried, ntried)) <= 0)
@@ -254,10 +267,17 @@ balancer_p2c(struct balancer_state *st, const uint32_t *tried,
 	if (k2 >= k1)
 		k2++;
 	b = balancer_nth(st->n, k2);
-	if ((uint64_t)st->inflight[b] * st->weight[a] <
-	    (uint64_t)st->inflight[a] * st->weight[b])
-		return b;
-	return a;
+	la = (uint64_t)st->inflight[a] * st->weight[b];
+	lb = (uint64_t)st->inflight[b] * st->weight[a];
+	if (la != lb)
+		return lb < la ? b : a;
+	/*
+	 * A tie (often 0 and 0, when requests do not overlap): the one
+	 * picked less per unit of weight, so that sequential requests still
+	 * spread by weight instead of by chance.
+	 */
+	return (int64_t)((uint64_t)st->current[b] * st->weight[a]) <
+	    (int64_t)((uint64_t)st->current[a] * st->weight[b]) ? b : a;
 }
 
 int
@@ -313,6 +333,7 @@ balancer_take(struct balancer_state *st, int i, struct balancer_pick *out)
 	if (i < 0)
 		return -1;
 	st->inflight[i]++;
+	st->current[i]++;		/* picks, for the ties of balancer_p2c */
 	out->key = st->key;
 	out->fingerprint = st->fingerprint;
 	out->index = (uint32_t)i;
@@ -363,7 +384,7 @@ balancer_pick_policy(uint64_t key, uint64_t fingerprint, uint32_t policy,
 		if (balancer_state_reset(st, fingerprint, weights, n) == -1)
 			return -1;
 	}
-	st->policy = policy;
+	balancer_set_policy(st, policy);
 	return balancer_finish(st, tried, ntried, out);
 }
 
@@ -470,8 +491,8 @@ balancer_pick(const struct snapshot *s, const struct snapshot_backend *b,
 	st->generation = s->generation;
 	st->bindex = b->index;
  pick:
-	st->policy = b->policy == ROUTE_POLICY_ROUND_ROBIN ?
-	    ROUTE_POLICY_ROUND_ROBIN : ROUTE_POLICY_LEAST_REQUEST;
+	balancer_set_policy(st, b->policy == ROUTE_POLICY_ROUND_ROBIN ?
+	    ROUTE_POLICY_ROUND_ROBIN : ROUTE_POLICY_LEAST_REQUEST);
 	if (b->policy >= ROUTE_POLICY_HASH_SOURCE &&
 	    (k = balancer_keyed(st, b->policy, req, tried, ntried)) != -1)
 		return balancer_take(st, k, out);

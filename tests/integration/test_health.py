@@ -246,9 +246,11 @@ def test_reset_before_response_retried_elsewhere(ingressd, backend):
         ingress("web", [rule(HOST, path("/", "app"))])] +
         svc_for("app", [good, bad])},
         config={"health": {"passive_failures": 0}})
-    got = [get(d.port, HOST).status for _ in range(30)]
-    assert got == [200] * 30, got
-    assert bad.connections >= 5         # it was tried, and retried past
+    # 16 requests, about 8 retries: within the budget's burst (10 per
+    # worker) even if one worker gets them all.
+    got = [get(d.port, HOST).status for _ in range(16)]
+    assert got == [200] * 16, got
+    assert bad.connections >= 4         # it was tried, and retried past
     posts = [get(d.port, HOST, method="POST", body=b"x" * 10).status
              for _ in range(20)]
     assert set(posts) == {200, 502}, posts

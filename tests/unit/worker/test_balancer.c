@@ -314,7 +314,38 @@ START_TEST(test_least_request)
 	ck_assert_uint_gt(count[1], 250);
 	ck_assert_uint_gt(count[2], 250);
 	ck_assert_uint_gt(count[3], 250);
+	/* Sequential requests (all ties): spread by weight, not chance. */
+	balancer_reset();
+	memset(count, 0, sizeof(count));
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_eq(balancer_pick_policy(8, 1,
+		    ROUTE_POLICY_LEAST_REQUEST, w4, 2, NULL, 0, &p), 0);
+		count[p.index]++;
+		balancer_done(&p);
+	}
+	ck_assert_uint_eq(count[0], 10);
+	ck_assert_uint_eq(count[1], 10);
+	memset(count, 0, sizeof(count));
+	for (i = 0; i < 400; i++) {
+		ck_assert_int_eq(balancer_pick_policy(9, 1,
+		    ROUTE_POLICY_LEAST_REQUEST, w, 3, NULL, 0, &p), 0);
+		count[p.index]++;
+		balancer_done(&p);
+	}
+	ck_assert_uint_ge(count[0], 80);
+	ck_assert_uint_ge(count[1], 80);
+	ck_assert_uint_ge(count[2], 160);
+	/* A switch to round-robin starts its weights afresh. */
+	for (i = 0, count[3] = 0; i < 4; i++) {
+		balancer_pick_policy(9, 1, ROUTE_POLICY_ROUND_ROBIN, w, 3,
+		    NULL, 0, &p);
+		count[3] += p.index == 2;
+		balancer_done(&p);
+	}
+	ck_assert_uint_eq(count[3], 2);
 	/* Exclusions hold. */
+	balancer_pick_policy(6, 1, ROUTE_POLICY_ROUND_ROBIN, w4, 4, NULL, 0,
+	    &p);
 	ck_assert_int_eq(balancer_pick_policy(6, 1,
 	    ROUTE_POLICY_LEAST_REQUEST, w4, 4, (const uint32_t []){ 0, 1, 3 },
 	    3, &p), 0);
