@@ -479,7 +479,8 @@ ipc_get_health(struct ipc_reader *r, struct ipc_health *h)
 	h->detail = ipc_get_u32(r);
 	h->count = ipc_get_u32(r);
 	h->threshold = ipc_get_u32(r);
-	if (ipc_get_u32(r) != 0 || r->bad || port == 0 || port > 65535 || h->state > HC_UP ||
+	if (ipc_get_u32(r) != 0 || r->bad || port == 0 || port > 65535 ||
+	    h->state > HC_UP ||
 	    h->result >= HC_RESULT_MAX)
 		goto bad;
 	if (family == 4) {

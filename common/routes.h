@@ -105,7 +105,7 @@ struct route_settings {
 	uint64_t		 max_body_size;		/* 0: unlimited */
 	uint32_t		 max_connections;
 	uint32_t		 upstream_keepalive;
-	uint32_t		 workers;	/* probes are shared among them */
+	uint32_t		 workers;	/* probes are shared by them */
 	uint32_t		 passive_failures;	/* 0: no ejection */
 };
 

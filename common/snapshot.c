@@ -1316,7 +1316,8 @@ void
 snapshot_backend(const struct snapshot *s, uint32_t idx,
     struct snapshot_backend *out)
 {
-	const uint8_t *r = (const uint8_t *)s->backends + (size_t)idx * SNAP_BE_SIZE;
+	const uint8_t *r = (const uint8_t *)s->backends +
+	    (size_t)idx * SNAP_BE_SIZE;
 
 	out->index = idx;
 	out->name = snap_str(s, r + SNAP_BE_NAME, &out->namelen);

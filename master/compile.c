@@ -1025,7 +1025,8 @@ static int
 cc_same_health(const struct route_health *a, const struct route_health *b)
 {
 	return a->mode == b->mode && a->port == b->port &&
-	    a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
+	    a->interval_ms == b->interval_ms &&
+	    a->timeout_ms == b->timeout_ms &&
 	    a->rise == b->rise && a->fall == b->fall &&
 	    a->expect_lo == b->expect_lo && a->expect_hi == b->expect_hi &&
 	    cc_strcmp0(a->path, b->path) == 0 &&
@@ -1184,8 +1185,8 @@ cc_report(struct cc *c)
 			    where, c->reasons[cl->backend]);
 		if (r == 0 && cl->optconflict)
 			r = cc_error(c, cl->ing, "backend %s: load-balance, "
-			    "timeout and health annotations differ from those of the "
-			    "older Ingress %s, which apply",
+			    "timeout and health annotations differ from those "
+			    "of the older Ingress %s, which apply",
 			    c->out->rt.backends[cl->backend].name,
 			    c->ings[c->owners[cl->backend]].id);
 	}

@@ -333,7 +333,7 @@ balancer_take(struct balancer_state *st, int i, struct balancer_pick *out)
 	if (i < 0)
 		return -1;
 	st->inflight[i]++;
-	st->current[i]++;		/* picks, for the ties of balancer_p2c */
+	st->current[i]++;	/* picks: balancer_p2c()'s ties */
 	out->key = st->key;
 	out->fingerprint = st->fingerprint;
 	out->index = (uint32_t)i;

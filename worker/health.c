@@ -194,8 +194,10 @@ health_slot_find(const struct health_key *k, int create)
 		for (i = 0; i < oldn; i++) {
 			if (!old[i].used)
 				continue;
-			for (j = util_hash64(old[i].key.b, sizeof(old[i].key.b)) &
-			    mask; ns[j].used; j = (j + 1) & mask)
+			j = util_hash64(old[i].key.b, sizeof(old[i].key.b)) &
+			    mask;
+			while (ns[j].used)
+				j = (j + 1) & mask;
 				;
 			ns[j] = old[i];
 		}
