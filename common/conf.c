@@ -49,6 +49,8 @@ enum conf_kind {
 	CONF_K_SIZE32,		/* uint32_t bytes in [min, max] */
 	CONF_K_SIZE64,		/* uint64_t bytes in [min, max] */
 	CONF_K_UINT32,		/* uint32_t decimal in [min, max] */
+	CONF_K_STATUS_RANGE,	/* uint32_t[2]: "200-399" or "200" */
+	CONF_K_HTTP_PATH,	/* string: a request target, "/healthz" */
 };
 
 struct conf_key {
@@ -139,6 +141,31 @@ static const struct conf_key conf_keys_limits[] = {
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
+/* Same order as enum route_health_mode, enum route_all_down. */
+static const char *const conf_health_modes[] = { "tcp", "http", NULL };
+static const char *const conf_all_down_names[] = {
+	"fail-closed", "fail-open", NULL
+};
+
+static const struct conf_key conf_keys_health[] = {
+	{ "mode",	CONF_K_ENUM,	CONF_OFF(health_mode), 0, 0,
+	    conf_health_modes },
+	{ "path",	CONF_K_HTTP_PATH, CONF_OFF(health_path), 0, 0, NULL },
+	{ "interval",	CONF_K_DURATION, CONF_OFF(health_interval_ms), 100,
+	    CONF_DAY_MS, NULL },
+	{ "timeout",	CONF_K_DURATION, CONF_OFF(health_timeout_ms), 10,
+	    CONF_DAY_MS, NULL },
+	{ "rise",	CONF_K_UINT32,	CONF_OFF(health_rise), 1, 100, NULL },
+	{ "fall",	CONF_K_UINT32,	CONF_OFF(health_fall), 1, 100, NULL },
+	{ "expect",	CONF_K_STATUS_RANGE, CONF_OFF(health_expect), 0, 0,
+	    NULL },
+	{ "all_down",	CONF_K_ENUM,	CONF_OFF(health_all_down), 0, 0,
+	    conf_all_down_names },
+	{ "passive_failures", CONF_K_UINT32,
+	    CONF_OFF(health_passive_failures), 0, 1000, NULL },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
 static const struct conf_key conf_keys_root[] = {
 	{ "listen",	CONF_K_SECTION,	0, 0, 0, conf_keys_listen },
 	{ "workers",	CONF_K_WORKERS,	CONF_OFF(workers), 1,
@@ -155,6 +182,7 @@ static const struct conf_key conf_keys_root[] = {
 	    conf_sandbox_names },
 	{ "timeouts",	CONF_K_SECTION,	0, 0, 0, conf_keys_timeouts },
 	{ "limits",	CONF_K_SECTION,	0, 0, 0, conf_keys_limits },
+	{ "health",	CONF_K_SECTION,	0, 0, 0, conf_keys_health },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -300,6 +328,17 @@ conf_defaults(struct conf *c)
 	c->max_body_size = 0;
 	c->max_connections = 16384;
 	c->upstream_keepalive = 320;	/* ingress-nginx's default too */
+
+	c->health_mode = 0;		/* tcp */
+	c->health_path = conf_xstrdup("/");
+	c->health_interval_ms = 2000;
+	c->health_timeout_ms = 1000;
+	c->health_rise = 2;
+	c->health_fall = 3;
+	c->health_expect[0] = 200;
+	c->health_expect[1] = 399;
+	c->health_all_down = 0;		/* fail-closed */
+	c->health_passive_failures = 5;
 }
 
 void
@@ -314,6 +353,7 @@ conf_free(struct conf *c)
 	free(c->ingress_class);
 	free(c->publish_address);
 	free(c->control_socket);
+	free(c->health_path);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -607,6 +647,24 @@ conf_set_leaf(struct conf_ctx *x, const struct conf_key *k, const char *path,
 			*(uint64_t *)(void *)base = v;
 		else
 			*(uint32_t *)(void *)base = (uint32_t)v;
+		return 0;
+	case CONF_K_STATUS_RANGE: {
+		uint32_t *r = (uint32_t *)(void *)base;
+
+		if (util_parse_status_range(s, &r[0], &r[1]) == -1) {
+			conf_errf(x, &n->start_mark, "%s: \"%s\" is not a "
+			    "status range (e.g. 200-399, or 200)", path, vis);
+			return -1;
+		}
+		return 0;
+	}
+	case CONF_K_HTTP_PATH:
+		if (!util_http_path_ok(s)) {
+			conf_errf(x, &n->start_mark, "%s: \"%s\" is not a "
+			    "path (starts with '/', no spaces)", path, vis);
+			return -1;
+		}
+		conf_set_string(x, k, s);
 		return 0;
 	case CONF_K_SECTION:
 		break;

@@ -73,6 +73,17 @@ struct conf {
 	uint64_t		 max_body_size;		/* 0: unlimited */
 	uint32_t		 max_connections;	/* per worker */
 	uint32_t		 upstream_keepalive;	/* idle conns/endpoint */
+
+	/* health: probe defaults (annotations override per backend) */
+	int			 health_mode;	/* enum route_health_mode */
+	char			*health_path;		/* HTTP probe path */
+	uint32_t		 health_interval_ms;
+	uint32_t		 health_timeout_ms;
+	uint32_t		 health_rise;
+	uint32_t		 health_fall;
+	uint32_t		 health_expect[2];	/* status lo, hi */
+	int			 health_all_down;	/* enum route_all_down */
+	uint32_t		 health_passive_failures; /* 0: off */
 };
 
 /* Fills <c> with every default (see conf/ingressd.yaml). */

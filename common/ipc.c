@@ -21,6 +21,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+
+#include "common/hcheck.h"
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -58,14 +61,14 @@ static const struct ipc_rule {
 	    IPC_FD_REQUIRED,	1 },
 	{ IPC_DRAIN,		"DRAIN",	 IPC_TO_WORKER,	4, 4,
 	    IPC_FD_FORBIDDEN,	1 },
-	{ IPC_HEALTH_STATE,	"HEALTH_STATE",	 IPC_TO_WORKER,	0, 0,
-	    IPC_FD_FORBIDDEN,	0 },
+	{ IPC_HEALTH_STATE,	"HEALTH_STATE",	 IPC_TO_WORKER,	IPC_HEALTH_LEN,
+	    IPC_HEALTH_LEN,	IPC_FD_FORBIDDEN, 1 },
 	{ IPC_LOG_REOPEN,	"LOG_REOPEN",	 IPC_TO_WORKER,	0, 0,
 	    IPC_FD_REQUIRED,	0 },
 	{ IPC_SNAPSHOT_ACK,	"SNAPSHOT_ACK",	 IPC_TO_MASTER,	4, 4,
 	    IPC_FD_FORBIDDEN,	1 },
-	{ IPC_HEALTH_REPORT,	"HEALTH_REPORT", IPC_TO_MASTER,	0, 0,
-	    IPC_FD_FORBIDDEN,	0 },
+	{ IPC_HEALTH_REPORT,	"HEALTH_REPORT", IPC_TO_MASTER,	IPC_HEALTH_LEN,
+	    IPC_HEALTH_LEN,	IPC_FD_FORBIDDEN, 1 },
 	{ IPC_STATS,		"STATS",	 IPC_TO_MASTER,	16, 16,
 	    IPC_FD_FORBIDDEN,	1 },
 };
@@ -351,6 +354,19 @@ ipc_get_u32(struct ipc_reader *r)
 	return v;
 }
 
+void
+ipc_get_bytes(struct ipc_reader *r, void *p, size_t n)
+{
+	if (r->bad || r->left < n) {
+		r->bad = 1;
+		memset(p, 0, n);
+		return;
+	}
+	memcpy(p, r->p, n);
+	r->p += n;
+	r->left -= n;
+}
+
 uint64_t
 ipc_get_u64(struct ipc_reader *r)
 {
@@ -413,4 +429,80 @@ ipc_put_bytes(struct ipc_writer *w, const void *p, size_t n)
 	if (n > 0)
 		memcpy(w->buf + w->len, p, n);
 	w->len += n;
+}
+
+void
+ipc_put_health(struct ipc_writer *w, const struct ipc_health *h)
+{
+	const struct sockaddr_in *sin;
+	const struct sockaddr_in6 *sin6;
+	uint8_t addr[16];
+
+	memset(addr, 0, sizeof(addr));
+	if (h->addr.ss_family == AF_INET) {
+		sin = (const struct sockaddr_in *)&h->addr;
+		ipc_put_u32(w, 4);
+		ipc_put_u32(w, ntohs(sin->sin_port));
+		memcpy(addr, &sin->sin_addr, 4);
+	} else if (h->addr.ss_family == AF_INET6) {
+		sin6 = (const struct sockaddr_in6 *)&h->addr;
+		ipc_put_u32(w, 6);
+		ipc_put_u32(w, ntohs(sin6->sin6_port));
+		memcpy(addr, &sin6->sin6_addr, 16);
+	} else {
+		w->bad = 1;
+		return;
+	}
+	ipc_put_bytes(w, addr, sizeof(addr));
+	ipc_put_u32(w, h->state);
+	ipc_put_u32(w, h->result);
+	ipc_put_u32(w, h->detail);
+	ipc_put_u32(w, h->count);
+	ipc_put_u32(w, h->threshold);
+	ipc_put_u32(w, 0);
+}
+
+int
+ipc_get_health(struct ipc_reader *r, struct ipc_health *h)
+{
+	struct sockaddr_in *sin;
+	struct sockaddr_in6 *sin6;
+	uint32_t family, port, i;
+	uint8_t addr[16];
+
+	memset(h, 0, sizeof(*h));
+	family = ipc_get_u32(r);
+	port = ipc_get_u32(r);
+	ipc_get_bytes(r, addr, sizeof(addr));
+	h->state = ipc_get_u32(r);
+	h->result = ipc_get_u32(r);
+	h->detail = ipc_get_u32(r);
+	h->count = ipc_get_u32(r);
+	h->threshold = ipc_get_u32(r);
+	if (ipc_get_u32(r) != 0 || r->bad || port == 0 || port > 65535 ||
+	    h->state > HC_UP ||
+	    h->result >= HC_RESULT_MAX)
+		goto bad;
+	if (family == 4) {
+		for (i = 4; i < sizeof(addr); i++)
+			if (addr[i] != 0)
+				goto bad;
+		sin = (struct sockaddr_in *)&h->addr;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		memcpy(&sin->sin_addr, addr, 4);
+		h->addrlen = sizeof(*sin);
+	} else if (family == 6) {
+		sin6 = (struct sockaddr_in6 *)&h->addr;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		memcpy(&sin6->sin6_addr, addr, 16);
+		h->addrlen = sizeof(*sin6);
+	} else
+		goto bad;
+	return 0;
+ bad:
+	r->bad = 1;
+	memset(h, 0, sizeof(*h));
+	return -1;
 }

@@ -16,6 +16,7 @@
 #define INGRESSD_IPC_H
 
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,13 +32,15 @@ enum ipc_type {
 	IPC_SNAPSHOT		= 10,	/* fd: sealed memfd; u64 size */
 	IPC_DRAIN		= 11,	/* u32 grace ms: stop accepting,
 					 * finish in flight, exit 0 */
-	IPC_HEALTH_STATE	= 12,	/* reserved: endpoint health */
+	IPC_HEALTH_STATE	= 12,	/* struct ipc_health: an endpoint's
+					 * state, for every worker */
 	IPC_LOG_REOPEN		= 13,	/* reserved: fd: access log */
 
 	/* worker -> master */
 	IPC_SNAPSHOT_ACK	= 30,	/* u32 1 applied / 0 rejected;
 					 * header generation = snapshot's */
-	IPC_HEALTH_REPORT	= 31,	/* reserved: endpoint transition */
+	IPC_HEALTH_REPORT	= 31,	/* struct ipc_health: a transition
+					 * seen by the probing worker */
 	IPC_STATS		= 32,	/* u64 connections active, u64
 					 * requests total */
 };
@@ -95,6 +98,8 @@ struct ipc_reader {
 void	ipc_reader_init(struct ipc_reader *r, const struct ipc_msg *m);
 uint32_t ipc_get_u32(struct ipc_reader *r);
 uint64_t ipc_get_u64(struct ipc_reader *r);
+/* <n> bytes into <p> (zeroed when short). */
+void	ipc_get_bytes(struct ipc_reader *r, void *p, size_t n);
 /* 0 when every getter succeeded and the body is consumed, else -1. */
 int	ipc_end(struct ipc_reader *r);
 
@@ -109,5 +114,36 @@ void	ipc_writer_init(struct ipc_writer *w);
 void	ipc_put_u32(struct ipc_writer *w, uint32_t v);
 void	ipc_put_u64(struct ipc_writer *w, uint64_t v);
 void	ipc_put_bytes(struct ipc_writer *w, const void *p, size_t n);
+
+/*
+ * Body of IPC_HEALTH_REPORT and IPC_HEALTH_STATE, small and fixed (48
+ * bytes, IPC_HEALTH_LEN): u32 family (4 or 6), u32 port, addr[16] (IPv4
+ * in the first 4 bytes, the rest zero), u32 state (enum hc_state), u32
+ * result (enum hc_result of the probe that decided), u32 detail (HTTP
+ * status or errno), u32 count (probes in a row that decided), u32
+ * threshold (rise or fall), u32 0.  The endpoint is named by address and port,
+ * never by a snapshot index, so its state outlives snapshots.
+ */
+#define IPC_HEALTH_LEN	48
+
+struct ipc_health {
+	struct sockaddr_storage	 addr;		/* AF_INET or AF_INET6 */
+	socklen_t		 addrlen;
+	uint32_t		 state;
+	uint32_t		 result;
+	uint32_t		 detail;
+	uint32_t		 count;
+	uint32_t		 threshold;
+};
+
+/* Appends <h> to <w> (which goes bad on a family other than 4/6). */
+void	ipc_put_health(struct ipc_writer *w, const struct ipc_health *h);
+
+/*
+ * Reads one struct ipc_health from <r>: refuses (-1, reader bad) another
+ * family, port 0, IPv4 garbage past 4 bytes, a state or result out of
+ * range.  The caller still calls ipc_end().
+ */
+int	ipc_get_health(struct ipc_reader *r, struct ipc_health *h);
 
 #endif

@@ -28,6 +28,35 @@ enum route_policy {
 	ROUTE_POLICY_STICKY_COOKIE = 5,
 };
 
+enum route_health_mode {
+	ROUTE_HEALTH_TCP = 0,		/* connect() succeeds */
+	ROUTE_HEALTH_HTTP = 1,		/* GET path, status in expect range */
+};
+
+enum route_all_down {
+	ROUTE_ALL_DOWN_FAIL_CLOSED = 0,	/* no healthy endpoint: 503 */
+	ROUTE_ALL_DOWN_FAIL_OPEN = 1,	/* no healthy endpoint: use them all */
+};
+
+/*
+ * Active health probe of a backend's endpoints.  compile resolves every
+ * field (config defaults, then annotations); a zero that reaches
+ * snapshot_encode() takes the built-in default.
+ */
+struct route_health {
+	uint32_t		 mode;		/* enum route_health_mode */
+	uint32_t		 port;		/* 0: the endpoint's port */
+	uint32_t		 interval_ms;
+	uint32_t		 timeout_ms;
+	uint32_t		 rise;		/* good probes to come back */
+	uint32_t		 fall;		/* bad probes to leave */
+	uint32_t		 expect_lo;	/* HTTP status range */
+	uint32_t		 expect_hi;
+	uint32_t		 all_down;	/* enum route_all_down */
+	char			*path;		/* HTTP; NULL: "/" */
+	char			*host;		/* HTTP; NULL: the address */
+};
+
 struct route_endpoint {
 	struct sockaddr_storage	 addr;		/* AF_INET/AF_INET6 + port */
 	socklen_t		 addrlen;
@@ -41,6 +70,7 @@ struct route_backend {
 	char			*policy_arg;	/* header/cookie name or NULL */
 	uint32_t		 connect_timeout_ms;	/* 0: global */
 	uint32_t		 response_timeout_ms;	/* 0: global */
+	struct route_health	 health;
 	struct route_endpoint	*endpoints;
 	size_t			 nendpoints;
 };
@@ -75,6 +105,8 @@ struct route_settings {
 	uint64_t		 max_body_size;		/* 0: unlimited */
 	uint32_t		 max_connections;
 	uint32_t		 upstream_keepalive;
+	uint32_t		 workers;	/* probes are shared by them */
+	uint32_t		 passive_failures;	/* 0: no ejection */
 };
 
 struct route_table {

@@ -7,7 +7,7 @@
  * change together.  The read side trusts nothing before snapshot_open() has
  * checked it, never allocates and never writes to the blob.
  *
- * Layout, format version 1.  Every integer is little-endian and sits at a
+ * Layout, format version 2.  Every integer is little-endian and sits at a
  * naturally aligned offset from the start of the blob; the reader still
  * loads through memcpy(), so any alignment of the blob itself works.
  * Nothing in the blob is a pointer: strings are (offset, length) pairs into
@@ -28,10 +28,12 @@
  *	(each kind once; offset 8-aligned, after the table; size equal to
  *	count * record size; sections do not overlap)
  *   sections, records by kind:
- *	META (1 record, 64 bytes): the route_settings fields in struct order
+ *	META (1 record, 72 bytes): the route_settings fields in struct order
  *	    (ten u32 at 0..28, u64 max_body_size at 32, u32 max_connections
  *	    at 40, u32 upstream_keepalive at 44), i32 default_backend at 48,
- *	    i32 anyhost at 52, strref default_source at 56.
+ *	    i32 anyhost at 52, strref default_source at 56, u32 workers at 64
+ *	    (at most 65536; 0 counts as 1: the probes are shared among
+ *	    them), u32 passive_failures at 68 (at most 1000; 0: off).
  *	STRINGS (1-byte records): the string bytes, no terminators.
  *	HOSTS (24 bytes): strref name 0, u32 first_path 8, u32 npaths 12,
  *	    u32 kind 16 (enum snapshot_host_kind), u32 0 at 20.  Hosts own
@@ -47,10 +49,16 @@
  *	    u32 backend 20.  Per host: Exact paths sorted bytewise, then
  *	    Prefix paths by length without trailing '/' descending (so the
  *	    first that matches is the longest), ties bytewise.
- *	BACKENDS (40 bytes): strref name 0, strref policy_arg 8 (length 0:
+ *	BACKENDS (96 bytes): strref name 0, strref policy_arg 8 (length 0:
  *	    none), u32 policy 16, u32 connect_timeout_ms 20,
  *	    u32 response_timeout_ms 24 (both resolved, never 0),
- *	    u32 first_endpoint 28, u32 nendpoints 32, u32 0 at 36.  Backends
+ *	    u32 first_endpoint 28, u32 nendpoints 32, u32 0 at 36; the
+ *	    health probe, resolved: u32 mode 40, u32 port 44 (0: the
+ *	    endpoint's), u32 interval_ms 48, u32 timeout_ms 52, u32 rise 56,
+ *	    u32 fall 60 (all four nonzero), u32 expect_lo 64, u32 expect_hi 68
+ *	    (100 <= lo <= hi <= 599), u32 all_down 72, u32 0 at 76,
+ *	    strref path 80 (starts with '/'), strref host 88 (length 0: the
+ *	    endpoint's address).  Backends
  *	    own consecutive endpoint ranges that cover the section in order.
  *	ENDPOINTS (24 bytes): u16 family 0 (4 or 6), u16 port 2,
  *	    u32 weight 4, addr[16] at 8 (IPv4 in the first 4 bytes, the rest
@@ -104,24 +112,30 @@ enum snap_section {
 	SNAP_SECT_ENDPOINTS = 7,
 };
 
+#define SNAP_META_SIZE		72
+#define SNAP_BE_SIZE		96
+
 /* Record sizes and count limits by section kind. */
 static const struct {
 	const char	*name;
 	uint32_t	 recsize;
 	uint32_t	 maxcount;
 } snap_sections[SNAP_NSECTIONS + 1] = {
-	[SNAP_SECT_META] = { "meta", 64, 1 },
+	[SNAP_SECT_META] = { "meta", SNAP_META_SIZE, 1 },
 	[SNAP_SECT_STRINGS] = { "strings", 1, SNAPSHOT_MAX_SIZE },
 	[SNAP_SECT_HOSTS] = { "hosts", 24, SNAPSHOT_MAX_HOSTS },
 	[SNAP_SECT_HOST_INDEX] = { "host index", 4, 2 * SNAPSHOT_MAX_HOSTS },
 	[SNAP_SECT_PATHS] = { "paths", 24, SNAPSHOT_MAX_PATHS },
-	[SNAP_SECT_BACKENDS] = { "backends", 40, SNAPSHOT_MAX_BACKENDS },
+	[SNAP_SECT_BACKENDS] = { "backends", SNAP_BE_SIZE,
+	    SNAPSHOT_MAX_BACKENDS },
 	[SNAP_SECT_ENDPOINTS] = { "endpoints", 24, SNAPSHOT_MAX_ENDPOINTS },
 };
 
 #define SNAP_META_DEFAULT_BACKEND	48
 #define SNAP_META_ANYHOST		52
 #define SNAP_META_DEFAULT_SOURCE	56
+#define SNAP_META_WORKERS		64
+#define SNAP_META_PASSIVE		68
 
 #define SNAP_HOST_NAME		0
 #define SNAP_HOST_FIRST_PATH	8
@@ -142,6 +156,17 @@ static const struct {
 #define SNAP_BE_RESPONSE	24
 #define SNAP_BE_FIRST_EP	28
 #define SNAP_BE_NEPS		32
+#define SNAP_BE_HC_MODE		40
+#define SNAP_BE_HC_PORT		44
+#define SNAP_BE_HC_INTERVAL	48
+#define SNAP_BE_HC_TIMEOUT	52
+#define SNAP_BE_HC_RISE		56
+#define SNAP_BE_HC_FALL		60
+#define SNAP_BE_HC_EXPECT_LO	64
+#define SNAP_BE_HC_EXPECT_HI	68
+#define SNAP_BE_HC_ALL_DOWN	72
+#define SNAP_BE_HC_PATH		80
+#define SNAP_BE_HC_HOST		88
 
 #define SNAP_EP_FAMILY		0
 #define SNAP_EP_PORT		2
@@ -154,6 +179,13 @@ static const struct {
 /* Used when neither the backend nor the settings give a timeout. */
 #define SNAP_DEFAULT_CONNECT_MS		5000
 #define SNAP_DEFAULT_RESPONSE_MS	60000
+/* Used for health fields left 0 (the config's own defaults, too). */
+#define SNAP_DEFAULT_HC_INTERVAL_MS	2000
+#define SNAP_DEFAULT_HC_TIMEOUT_MS	1000
+#define SNAP_DEFAULT_HC_RISE		2
+#define SNAP_DEFAULT_HC_FALL		3
+#define SNAP_DEFAULT_HC_EXPECT_LO	200
+#define SNAP_DEFAULT_HC_EXPECT_HI	399
 
 #define SNAP_CK_K1	0x9e3779b97f4a7c15ULL
 #define SNAP_CK_K2	0xc2b2ae3d27d4eb4fULL
@@ -342,6 +374,8 @@ route_table_free(struct route_table *rt)
 		for (i = 0; i < rt->nbackends; i++) {
 			free(rt->backends[i].name);
 			free(rt->backends[i].policy_arg);
+			free(rt->backends[i].health.path);
+			free(rt->backends[i].health.host);
 			free(rt->backends[i].endpoints);
 		}
 		free(rt->backends);
@@ -471,6 +505,16 @@ snap_check_backend(const struct route_backend *b, size_t i, char *err,
 		    b->policy);
 		return -1;
 	}
+	if (b->health.mode > ROUTE_HEALTH_HTTP ||
+	    b->health.all_down > ROUTE_ALL_DOWN_FAIL_OPEN ||
+	    b->health.port > 65535 ||
+	    (b->health.path != NULL && b->health.path[0] != '/') ||
+	    (b->health.expect_lo != 0 && (b->health.expect_lo < 100 ||
+	    b->health.expect_lo > b->health.expect_hi ||
+	    b->health.expect_hi > 599))) {
+		snap_err(err, errlen, "backend %zu: bad health settings", i);
+		return -1;
+	}
 	if (b->nendpoints > 0 && b->endpoints == NULL) {
 		snap_err(err, errlen, "backend %zu: no endpoints array", i);
 		return -1;
@@ -559,7 +603,10 @@ snap_prepare(const struct route_table *rt, const struct route_host **hosts,
 		if (snap_check_backend(&rt->backends[i], i, err, errlen) == -1)
 			return -1;
 		sz += snap_strsize(rt->backends[i].name) +
-		    snap_strsize(rt->backends[i].policy_arg);
+		    snap_strsize(rt->backends[i].policy_arg) +
+		    snap_strsize(rt->backends[i].health.path != NULL ?
+		    rt->backends[i].health.path : "/") +
+		    snap_strsize(rt->backends[i].health.host);
 	}
 	if (rt->default_backend < -1 ||
 	    (rt->default_backend >= 0 &&
@@ -613,6 +660,14 @@ snap_put_meta(struct snap_enc *e, uint8_t *r, const struct route_table *rt,
 	    (uint32_t)rt->default_backend);
 	snap_put32(r + SNAP_META_ANYHOST, (uint32_t)anyhost);
 	snap_put_string(e, r + SNAP_META_DEFAULT_SOURCE, rt->default_source);
+	snap_put32(r + SNAP_META_WORKERS, st->workers);
+	snap_put32(r + SNAP_META_PASSIVE, st->passive_failures);
+}
+
+static uint32_t
+snap_or(uint32_t v, uint32_t def)
+{
+	return v == 0 ? def : v;
 }
 
 static void
@@ -638,6 +693,27 @@ snap_put_backend(struct snap_enc *e, uint8_t *r, const struct route_table *rt,
 	snap_put32(r + SNAP_BE_RESPONSE, response);
 	snap_put32(r + SNAP_BE_FIRST_EP, first_ep);
 	snap_put32(r + SNAP_BE_NEPS, (uint32_t)b->nendpoints);
+	snap_put32(r + SNAP_BE_HC_MODE, b->health.mode);
+	snap_put32(r + SNAP_BE_HC_PORT, b->health.port);
+	snap_put32(r + SNAP_BE_HC_INTERVAL, snap_or(b->health.interval_ms,
+	    SNAP_DEFAULT_HC_INTERVAL_MS));
+	snap_put32(r + SNAP_BE_HC_TIMEOUT, snap_or(b->health.timeout_ms,
+	    SNAP_DEFAULT_HC_TIMEOUT_MS));
+	snap_put32(r + SNAP_BE_HC_RISE, snap_or(b->health.rise,
+	    SNAP_DEFAULT_HC_RISE));
+	snap_put32(r + SNAP_BE_HC_FALL, snap_or(b->health.fall,
+	    SNAP_DEFAULT_HC_FALL));
+	if (b->health.expect_lo == 0) {
+		snap_put32(r + SNAP_BE_HC_EXPECT_LO, SNAP_DEFAULT_HC_EXPECT_LO);
+		snap_put32(r + SNAP_BE_HC_EXPECT_HI, SNAP_DEFAULT_HC_EXPECT_HI);
+	} else {
+		snap_put32(r + SNAP_BE_HC_EXPECT_LO, b->health.expect_lo);
+		snap_put32(r + SNAP_BE_HC_EXPECT_HI, b->health.expect_hi);
+	}
+	snap_put32(r + SNAP_BE_HC_ALL_DOWN, b->health.all_down);
+	snap_put_string(e, r + SNAP_BE_HC_PATH, b->health.path != NULL ?
+	    b->health.path : "/");
+	snap_put_string(e, r + SNAP_BE_HC_HOST, b->health.host);
 }
 
 static size_t
@@ -768,7 +844,7 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 	}
 
 	for (ep = 0, i = 0; i < rt->nbackends; i++) {
-		r = buf + off[SNAP_SECT_BACKENDS] + i * 40;
+		r = buf + off[SNAP_SECT_BACKENDS] + i * SNAP_BE_SIZE;
 		snap_put_backend(&e, r, rt, &rt->backends[i], ep);
 		for (j = 0; j < rt->backends[i].nendpoints; j++, ep++)
 			snap_put_endpoint(buf + off[SNAP_SECT_ENDPOINTS] +
@@ -914,6 +990,13 @@ snap_open_meta(struct snapshot *s, const uint8_t *r, char *err,
 	st->upstream_keepalive = snap_get32(r + 44);
 	s->default_backend = (int32_t)snap_get32(r + SNAP_META_DEFAULT_BACKEND);
 	s->anyhost = (int32_t)snap_get32(r + SNAP_META_ANYHOST);
+	st->workers = snap_get32(r + SNAP_META_WORKERS);
+	st->passive_failures = snap_get32(r + SNAP_META_PASSIVE);
+	if (st->workers > 65536 || st->passive_failures > 1000) {
+		snap_err(err, errlen, "worker count %u or passive failures %u "
+		    "out of range", st->workers, st->passive_failures);
+		return -1;
+	}
 	if (s->default_backend < -1 ||
 	    (s->default_backend >= 0 &&
 	    (uint32_t)s->default_backend >= s->nbackends)) {
@@ -1093,7 +1176,7 @@ snap_open_backends(const struct snapshot *s, char *err, size_t errlen)
 	size_t k;
 
 	for (i = 0; i < s->nbackends; i++) {
-		r = (const uint8_t *)s->backends + (size_t)i * 40;
+		r = (const uint8_t *)s->backends + (size_t)i * SNAP_BE_SIZE;
 		first = snap_get32(r + SNAP_BE_FIRST_EP);
 		n = snap_get32(r + SNAP_BE_NEPS);
 		if (!snap_ref_ok(s, r + SNAP_BE_NAME) ||
@@ -1102,7 +1185,23 @@ snap_open_backends(const struct snapshot *s, char *err, size_t errlen)
 		    ROUTE_POLICY_STICKY_COOKIE ||
 		    snap_get32(r + SNAP_BE_CONNECT) == 0 ||
 		    snap_get32(r + SNAP_BE_RESPONSE) == 0 ||
-		    snap_get32(r + 36) != 0) {
+		    snap_get32(r + 36) != 0 ||
+		    snap_get32(r + SNAP_BE_HC_MODE) > ROUTE_HEALTH_HTTP ||
+		    snap_get32(r + SNAP_BE_HC_PORT) > 65535 ||
+		    snap_get32(r + SNAP_BE_HC_INTERVAL) == 0 ||
+		    snap_get32(r + SNAP_BE_HC_TIMEOUT) == 0 ||
+		    snap_get32(r + SNAP_BE_HC_RISE) == 0 ||
+		    snap_get32(r + SNAP_BE_HC_FALL) == 0 ||
+		    snap_get32(r + SNAP_BE_HC_EXPECT_LO) < 100 ||
+		    snap_get32(r + SNAP_BE_HC_EXPECT_LO) >
+		    snap_get32(r + SNAP_BE_HC_EXPECT_HI) ||
+		    snap_get32(r + SNAP_BE_HC_EXPECT_HI) > 599 ||
+		    snap_get32(r + SNAP_BE_HC_ALL_DOWN) >
+		    ROUTE_ALL_DOWN_FAIL_OPEN ||
+		    snap_get32(r + 76) != 0 ||
+		    !snap_ref_ok(s, r + SNAP_BE_HC_PATH) ||
+		    !snap_ref_ok(s, r + SNAP_BE_HC_HOST) ||
+		    snap_get32(r + SNAP_BE_HC_PATH + 4) == 0) {
 			snap_err(err, errlen, "backend %u: bad record", i);
 			return -1;
 		}
@@ -1217,7 +1316,8 @@ void
 snapshot_backend(const struct snapshot *s, uint32_t idx,
     struct snapshot_backend *out)
 {
-	const uint8_t *r = (const uint8_t *)s->backends + (size_t)idx * 40;
+	const uint8_t *r = (const uint8_t *)s->backends +
+	    (size_t)idx * SNAP_BE_SIZE;
 
 	out->index = idx;
 	out->name = snap_str(s, r + SNAP_BE_NAME, &out->namelen);
@@ -1230,6 +1330,17 @@ snapshot_backend(const struct snapshot *s, uint32_t idx,
 	out->response_timeout_ms = snap_get32(r + SNAP_BE_RESPONSE);
 	out->first_endpoint = snap_get32(r + SNAP_BE_FIRST_EP);
 	out->nendpoints = snap_get32(r + SNAP_BE_NEPS);
+	out->hc_mode = snap_get32(r + SNAP_BE_HC_MODE);
+	out->hc_port = snap_get32(r + SNAP_BE_HC_PORT);
+	out->hc_interval_ms = snap_get32(r + SNAP_BE_HC_INTERVAL);
+	out->hc_timeout_ms = snap_get32(r + SNAP_BE_HC_TIMEOUT);
+	out->hc_rise = snap_get32(r + SNAP_BE_HC_RISE);
+	out->hc_fall = snap_get32(r + SNAP_BE_HC_FALL);
+	out->hc_expect_lo = snap_get32(r + SNAP_BE_HC_EXPECT_LO);
+	out->hc_expect_hi = snap_get32(r + SNAP_BE_HC_EXPECT_HI);
+	out->hc_all_down = snap_get32(r + SNAP_BE_HC_ALL_DOWN);
+	out->hc_path = snap_str(s, r + SNAP_BE_HC_PATH, &out->hc_pathlen);
+	out->hc_host = snap_str(s, r + SNAP_BE_HC_HOST, &out->hc_hostlen);
 }
 
 void

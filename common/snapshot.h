@@ -23,7 +23,7 @@
 #include "common/routes.h"
 
 #define SNAPSHOT_MAGIC		"INGRSNP1"	/* 8 bytes, no NUL */
-#define SNAPSHOT_FORMAT_VERSION	1
+#define SNAPSHOT_FORMAT_VERSION	2
 #define SNAPSHOT_MAX_SIZE	(256u << 20)
 #define SNAPSHOT_MAX_HOSTS	(1u << 20)
 #define SNAPSHOT_MAX_PATHS	(1u << 22)
@@ -66,6 +66,20 @@ struct snapshot_backend {
 	uint32_t		 response_timeout_ms;	/* resolved, never 0 */
 	uint32_t		 first_endpoint;	/* global endpoint index */
 	uint32_t		 nendpoints;
+	/* health probe, resolved (see struct route_health) */
+	uint32_t		 hc_mode;
+	uint32_t		 hc_port;	/* 0: the endpoint's */
+	uint32_t		 hc_interval_ms;
+	uint32_t		 hc_timeout_ms;
+	uint32_t		 hc_rise;
+	uint32_t		 hc_fall;
+	uint32_t		 hc_expect_lo;
+	uint32_t		 hc_expect_hi;
+	uint32_t		 hc_all_down;
+	const char		*hc_path;	/* counted, starts with '/' */
+	size_t			 hc_pathlen;
+	const char		*hc_host;	/* counted; length 0: none */
+	size_t			 hc_hostlen;
 };
 
 struct snapshot_endpoint {

@@ -415,3 +415,42 @@ util_strcaseeq(const char *a, size_t alen, const char *b, size_t blen)
 	}
 	return 1;
 }
+
+static int
+util_status3(const char *s, uint32_t *v)
+{
+	if (s[0] < '1' || s[0] > '5' || s[1] < '0' || s[1] > '9' ||
+	    s[2] < '0' || s[2] > '9')
+		return -1;
+	*v = (uint32_t)(s[0] - '0') * 100 + (uint32_t)(s[1] - '0') * 10 +
+	    (uint32_t)(s[2] - '0');
+	return 0;
+}
+
+int
+util_parse_status_range(const char *s, uint32_t *lo, uint32_t *hi)
+{
+	size_t len = strlen(s);
+
+	if (len == 3 && util_status3(s, lo) == 0) {
+		*hi = *lo;
+		return 0;
+	}
+	if (len != 7 || s[3] != '-' || util_status3(s, lo) == -1 ||
+	    util_status3(s + 4, hi) == -1 || *lo > *hi)
+		return -1;
+	return 0;
+}
+
+int
+util_http_path_ok(const char *s)
+{
+	size_t i;
+
+	if (s[0] != '/')
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= 1024 || s[i] <= ' ' || s[i] >= 0x7f)
+			return 0;
+	return 1;
+}

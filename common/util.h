@@ -46,6 +46,19 @@ char	*util_format_sockaddr(const struct sockaddr *sa, char *buf,
 	    size_t buflen);
 #define UTIL_ADDRSTRLEN	64
 
+/*
+ * An HTTP status range "200-399", or one status "200": 100 <= lo <= hi
+ * <= 599.  0, or -1 for anything else.
+ */
+int	util_parse_status_range(const char *s, uint32_t *lo, uint32_t *hi);
+
+/*
+ * 1 when <s> may go as the target of a request line (a health probe's
+ * path): starts with '/', at most 1024 visible ASCII characters, no
+ * space.
+ */
+int	util_http_path_ok(const char *s);
+
 int	util_set_nonblock(int fd);
 int	util_set_cloexec(int fd, int on);
 

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,22 +45,61 @@
 #define ANN_LOAD_BALANCE	"ingressd.io/load-balance"
 #define ANN_CONNECT_TIMEOUT	"ingressd.io/connect-timeout"
 #define ANN_RESPONSE_TIMEOUT	"ingressd.io/response-timeout"
+#define ANN_HEALTH_MODE		"ingressd.io/health-mode"
+#define ANN_HEALTH_PATH		"ingressd.io/health-path"
+#define ANN_HEALTH_PORT		"ingressd.io/health-port"
+#define ANN_HEALTH_HOST		"ingressd.io/health-host"
+#define ANN_HEALTH_INTERVAL	"ingressd.io/health-interval"
+#define ANN_HEALTH_TIMEOUT	"ingressd.io/health-timeout"
+#define ANN_HEALTH_RISE		"ingressd.io/health-rise"
+#define ANN_HEALTH_FALL		"ingressd.io/health-fall"
+#define ANN_HEALTH_EXPECT	"ingressd.io/health-expect"
 
+/*
+ * ingressd.io/load-balance values; <arg> 1: ":NAME" required (a header or
+ * cookie name), 2: optional.
+ */
 static const struct {
 	const char	*name;
 	uint32_t	 policy;
+	int		 arg;
 } cc_policies[] = {
-	{ "round-robin",	ROUTE_POLICY_ROUND_ROBIN },
-	{ "least-request",	ROUTE_POLICY_LEAST_REQUEST },
+	{ "round-robin",	ROUTE_POLICY_ROUND_ROBIN,	0 },
+	{ "least-request",	ROUTE_POLICY_LEAST_REQUEST,	0 },
+	{ "hash-source",	ROUTE_POLICY_HASH_SOURCE,	0 },
+	{ "hash-header",	ROUTE_POLICY_HASH_HEADER,	1 },
+	{ "hash-cookie",	ROUTE_POLICY_HASH_COOKIE,	1 },
+	{ "sticky-cookie",	ROUTE_POLICY_STICKY_COOKIE,	2 },
 };
+
+/* An HTTP token (RFC 9110 5.6.2) of 1 to 64 characters: header and
+ * cookie names. */
+static int
+cc_token_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 64)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    strchr("!#$%&'*+-.^_`|~", s[i]) != NULL))
+			return 0;
+	return 1;
+}
 
 /* One of our Ingresses, with its per-backend settings. */
 struct cc_ingress {
 	const struct obj *o;
 	char		*id;		/* "ns/name" */
 	uint32_t	 policy;
+	const char	*policy_arg;	/* in the annotation, or NULL */
+	size_t		 policy_arglen;
 	uint32_t	 connect_ms;
 	uint32_t	 response_ms;
+	struct route_health health;	/* strings borrowed */
 };
 
 /* One (host, path, type) or defaultBackend an Ingress asks for. */
@@ -283,27 +323,179 @@ cc_duration(struct cc *c, struct cc_ingress *ci, const char *key,
 	return 0;
 }
 
+/* A Host header value for probes: 1 to 255 visible characters, no '/'. */
+static int
+cc_host_ok(const char *v)
+{
+	size_t i;
+
+	for (i = 0; v[i] != '\0'; i++)
+		if (i >= 255 || v[i] <= ' ' || v[i] >= 0x7f || v[i] == '/')
+			return 0;
+	return i > 0;
+}
+
+/* Where health annotations come from, and whether to report them. */
+struct cc_hsrc {
+	const struct obj *o;
+	size_t		 at;		/* Ingress the errors belong to */
+	const char	*who;		/* "" or "Service ns/name: " */
+	int		 quiet;		/* already reported */
+};
+
+/* Reports a bad health annotation of <src> (unless quiet); -1: ENOMEM. */
+static int
+cc_hbad(struct cc *c, const struct cc_hsrc *src, const char *key,
+    const char *v, const char *want)
+{
+	if (src->quiet)
+		return 0;
+	return cc_error(c, src->at, "%sannotation %s: \"%s\" is not %s; the "
+	    "default applies", src->who, key, v, want);
+}
+
+/* A whole number in [<min>, <max>] from annotation <key>, into *<v>. */
+static int
+cc_hnumber(struct cc *c, const struct cc_hsrc *src, const char *key,
+    uint32_t min, uint32_t max, uint32_t *v)
+{
+	const char *s;
+	char *end, want[64];
+	unsigned long x;
+
+	if ((s = objects_annotation(src->o, key)) == NULL)
+		return 0;
+	errno = 0;
+	x = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 ||
+	    x < min || x > max) {
+		snprintf(want, sizeof(want), "a number from %u to %u", min,
+		    max);
+		return cc_hbad(c, src, key, s, want);
+	}
+	*v = (uint32_t)x;
+	return 0;
+}
+
+/* A duration of at least 1 ms from annotation <key>, into *<v>. */
+static int
+cc_hduration(struct cc *c, const struct cc_hsrc *src, const char *key,
+    uint32_t *v)
+{
+	const char *s;
+	uint64_t x;
+
+	if ((s = objects_annotation(src->o, key)) == NULL)
+		return 0;
+	if (util_parse_duration_ms(s, &x) == -1 || x == 0 || x > UINT32_MAX)
+		return cc_hbad(c, src, key, s, "a duration (e.g. \"1s\", "
+		    "\"500ms\")");
+	*v = (uint32_t)x;
+	return 0;
+}
+
+/*
+ * Applies the ingressd.io/health-* annotations of <src> over <h>.  A bad
+ * value is reported (unless quiet) and leaves the field alone.  The
+ * strings stay the object's.  -1 on ENOMEM.
+ */
+static int
+cc_health_apply(struct cc *c, const struct cc_hsrc *src,
+    struct route_health *h)
+{
+	const char *v;
+	uint32_t lo, hi;
+
+	if ((v = objects_annotation(src->o, ANN_HEALTH_MODE)) != NULL) {
+		if (strcmp(v, "tcp") == 0)
+			h->mode = ROUTE_HEALTH_TCP;
+		else if (strcmp(v, "http") == 0)
+			h->mode = ROUTE_HEALTH_HTTP;
+		else if (cc_hbad(c, src, ANN_HEALTH_MODE, v,
+		    "a mode (http, tcp)") == -1)
+			return -1;
+	}
+	if ((v = objects_annotation(src->o, ANN_HEALTH_PATH)) != NULL) {
+		if (util_http_path_ok(v)) {
+			h->path = (char *)(uintptr_t)v;
+			/* A path asks for an HTTP probe unless told. */
+			if (objects_annotation(src->o, ANN_HEALTH_MODE) ==
+			    NULL)
+				h->mode = ROUTE_HEALTH_HTTP;
+		} else if (cc_hbad(c, src, ANN_HEALTH_PATH, v, "a path "
+		    "(starts with '/', no spaces)") == -1)
+			return -1;
+	}
+	if ((v = objects_annotation(src->o, ANN_HEALTH_HOST)) != NULL) {
+		if (cc_host_ok(v))
+			h->host = (char *)(uintptr_t)v;
+		else if (cc_hbad(c, src, ANN_HEALTH_HOST, v, "a host name") ==
+		    -1)
+			return -1;
+	}
+	if ((v = objects_annotation(src->o, ANN_HEALTH_EXPECT)) != NULL) {
+		if (util_parse_status_range(v, &lo, &hi) == 0) {
+			h->expect_lo = lo;
+			h->expect_hi = hi;
+		} else if (cc_hbad(c, src, ANN_HEALTH_EXPECT, v, "a status "
+		    "range (e.g. 200-399)") == -1)
+			return -1;
+	}
+	if (cc_hnumber(c, src, ANN_HEALTH_PORT, 1, 65535, &h->port) == -1 ||
+	    cc_hnumber(c, src, ANN_HEALTH_RISE, 1, 100, &h->rise) == -1 ||
+	    cc_hnumber(c, src, ANN_HEALTH_FALL, 1, 100, &h->fall) == -1 ||
+	    cc_hduration(c, src, ANN_HEALTH_INTERVAL, &h->interval_ms) == -1 ||
+	    cc_hduration(c, src, ANN_HEALTH_TIMEOUT, &h->timeout_ms) == -1)
+		return -1;
+	return 0;
+}
+
+/* The health probe of <ci>: the defaults, then its annotations. */
+static int
+cc_health(struct cc *c, struct cc_ingress *ci)
+{
+	struct cc_hsrc src = { ci->o, (size_t)(ci - c->ings), "", 0 };
+
+	ci->health = c->opt->health;
+	return cc_health_apply(c, &src, &ci->health);
+}
+
 /* Per-backend settings of <ci> from its annotations; -1 on ENOMEM. */
 static int
 cc_settings(struct cc *c, struct cc_ingress *ci)
 {
-	const char *v;
-	size_t i;
+	const char *v, *colon;
+	size_t i, n;
 
-	ci->policy = ROUTE_POLICY_ROUND_ROBIN;
+	ci->policy = ROUTE_POLICY_LEAST_REQUEST;
+	ci->policy_arg = NULL;
+	ci->policy_arglen = 0;
 	if ((v = objects_annotation(ci->o, ANN_LOAD_BALANCE)) != NULL) {
+		colon = strchr(v, ':');
+		n = colon != NULL ? (size_t)(colon - v) : strlen(v);
 		for (i = 0; i < UTIL_NELEM(cc_policies); i++)
-			if (strcmp(v, cc_policies[i].name) == 0)
+			if (strlen(cc_policies[i].name) == n &&
+			    strncmp(v, cc_policies[i].name, n) == 0)
 				break;
-		if (i < UTIL_NELEM(cc_policies))
+		if (i < UTIL_NELEM(cc_policies) && ((colon == NULL &&
+		    cc_policies[i].arg != 1) || (colon != NULL &&
+		    cc_policies[i].arg != 0 && cc_token_ok(colon + 1,
+		    strlen(colon + 1))))) {
 			ci->policy = cc_policies[i].policy;
-		else if (cc_error(c, (size_t)(ci - c->ings), "annotation %s: "
-		    "unknown policy \"%s\" (round-robin, least-request); "
-		    "round-robin applies", ANN_LOAD_BALANCE, v) == -1)
+			if (colon != NULL) {
+				ci->policy_arg = colon + 1;
+				ci->policy_arglen = strlen(colon + 1);
+			}
+		} else if (cc_error(c, (size_t)(ci - c->ings), "annotation %s: "
+		    "unknown policy \"%s\" (round-robin, least-request, "
+		    "hash-source, hash-header:NAME, hash-cookie:NAME, "
+		    "sticky-cookie[:NAME]); least-request applies",
+		    ANN_LOAD_BALANCE, v) == -1)
 			return -1;
 	}
 	if (cc_duration(c, ci, ANN_CONNECT_TIMEOUT, &ci->connect_ms) == -1 ||
-	    cc_duration(c, ci, ANN_RESPONSE_TIMEOUT, &ci->response_ms) == -1)
+	    cc_duration(c, ci, ANN_RESPONSE_TIMEOUT, &ci->response_ms) == -1 ||
+	    cc_health(c, ci) == -1)
 		return -1;
 	return 0;
 }
@@ -830,10 +1022,59 @@ cc_bename_cmp(const void *a, const void *b)
 }
 
 static int
+cc_same_health(const struct route_health *a, const struct route_health *b)
+{
+	return a->mode == b->mode && a->port == b->port &&
+	    a->interval_ms == b->interval_ms &&
+	    a->timeout_ms == b->timeout_ms &&
+	    a->rise == b->rise && a->fall == b->fall &&
+	    a->expect_lo == b->expect_lo && a->expect_hi == b->expect_hi &&
+	    cc_strcmp0(a->path, b->path) == 0 &&
+	    cc_strcmp0(a->host, b->host) == 0;
+}
+
+static int
 cc_same_settings(const struct cc_ingress *a, const struct cc_ingress *b)
 {
 	return a->policy == b->policy && a->connect_ms == b->connect_ms &&
-	    a->response_ms == b->response_ms;
+	    a->response_ms == b->response_ms &&
+	    a->policy_arglen == b->policy_arglen && (a->policy_arglen == 0 ||
+	    memcmp(a->policy_arg, b->policy_arg, a->policy_arglen) == 0) &&
+	    cc_same_health(&a->health, &b->health);
+}
+
+/*
+ * The probe of the backend <owner> names: the defaults, the annotations
+ * of its Service (reported as errors of the owner's Ingress), then the
+ * Ingress's own (reported by cc_health already).  -1 on ENOMEM.
+ */
+static int
+cc_backend_health(struct cc *c, const struct cc_claim *owner,
+    struct route_health *h)
+{
+	const struct cc_ingress *oi = &c->ings[owner->ing];
+	const struct obj *svc;
+	struct cc_hsrc src;
+	char who[300];
+
+	svc = store_get(c->st, OBJ_SERVICE, oi->o->meta.namespace,
+	    owner->ref->service);
+	*h = c->opt->health;
+	if (svc != NULL) {
+		snprintf(who, sizeof(who), "Service %s/%s: ",
+		    svc->meta.namespace, svc->meta.name);
+		src.o = svc;
+		src.at = owner->ing;
+		src.who = who;
+		src.quiet = 0;
+		if (cc_health_apply(c, &src, h) == -1)
+			return -1;
+	}
+	src.o = oi->o;
+	src.at = owner->ing;
+	src.who = "";
+	src.quiet = 1;
+	return cc_health_apply(c, &src, h);
 }
 
 /*
@@ -847,6 +1088,7 @@ cc_backends(struct cc *c)
 	struct cc_claim **w = NULL, *cl, *owner = NULL;
 	struct cc_ingress *oi;
 	struct route_backend *be;
+	struct route_health hb;
 	size_t i, nw = 0, nb = 0;
 	int rv = -1;
 
@@ -876,8 +1118,22 @@ cc_backends(struct cc *c)
 			if ((be->name = strdup(cl->bename)) == NULL)
 				goto done;
 			be->policy = oi->policy;
+			if (oi->policy_arg != NULL &&
+			    (be->policy_arg = strndup(oi->policy_arg,
+			    oi->policy_arglen)) == NULL)
+				goto done;
 			be->connect_timeout_ms = oi->connect_ms;
 			be->response_timeout_ms = oi->response_ms;
+			if (cc_backend_health(c, owner, &hb) == -1)
+				goto done;
+			be->health = hb;
+			be->health.path = NULL;
+			be->health.host = NULL;
+			if ((hb.path != NULL &&
+			    (be->health.path = strdup(hb.path)) == NULL) ||
+			    (hb.host != NULL &&
+			    (be->health.host = strdup(hb.host)) == NULL))
+				goto done;
 			if (cc_resolve(c, oi->o->meta.namespace, cl->ref, be,
 			    &c->reasons[nb]) == -1)
 				goto done;
@@ -928,9 +1184,9 @@ cc_report(struct cc *c)
 			r = cc_error(c, cl->ing, "%s: %s; answering 503",
 			    where, c->reasons[cl->backend]);
 		if (r == 0 && cl->optconflict)
-			r = cc_error(c, cl->ing, "backend %s: load-balance "
-			    "and timeout annotations differ from those of the "
-			    "older Ingress %s, which apply",
+			r = cc_error(c, cl->ing, "backend %s: load-balance, "
+			    "timeout and health annotations differ from those "
+			    "of the older Ingress %s, which apply",
 			    c->out->rt.backends[cl->backend].name,
 			    c->ings[c->owners[cl->backend]].id);
 	}

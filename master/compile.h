@@ -27,6 +27,11 @@ struct compile_options {
 	const char	*ingress_class;	/* NULL: class-less Ingresses only */
 	struct route_settings settings;	/* copied into the table */
 	/*
+	 * Health probe defaults of every backend; annotations override
+	 * them.  The strings are borrowed (copied into the table).
+	 */
+	struct route_health health;
+	/*
 	 * ExternalName Services: compile calls <resolve> once per backend
 	 * that uses one (so the caller learns every name this table needs)
 	 * with the externalName, unless it is an IP literal.  It fills at

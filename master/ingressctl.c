@@ -227,7 +227,8 @@ print_routes(struct json_object *o)
 static void
 print_backends(struct json_object *o)
 {
-	struct json_object *a = jarr(o, "backends"), *b, *eps;
+	struct json_object *a = jarr(o, "backends"), *b, *eps, *hs;
+	const char *hv;
 	size_t i, j, w = strlen("BACKEND"), l;
 
 	if (a == NULL || json_object_array_length(a) == 0) {
@@ -245,10 +246,20 @@ print_backends(struct json_object *o)
 		printf("%-*s  %-14s ", (int)w, jstr(b, "name"),
 		    jstr(b, "policy"));
 		eps = jarr(b, "endpoints");
+		hs = jarr(b, "health");
 		for (j = 0; eps != NULL && j < json_object_array_length(eps);
-		    j++)
+		    j++) {
 			printf("%s%s", j > 0 ? " " : "", json_object_get_string(
 			    json_object_array_get_idx(eps, j)));
+			hv = hs != NULL && j < json_object_array_length(hs) ?
+			    json_object_get_string(json_object_array_get_idx(
+			    hs, j)) : "up";
+			if (hv != NULL && strcmp(hv, "up") != 0)
+				printf(" (DOWN: %s)", hv);
+		}
+		if (eps != NULL && json_object_array_length(eps) > 0 &&
+		    jint(b, "available") == 0 && hs != NULL)
+			printf(" [all down: %s]", jstr(b, "all_down"));
 		printf("%s\n", eps == NULL || json_object_array_length(eps) ==
 		    0 ? "(none)" : "");
 	}

@@ -37,12 +37,14 @@
 #include <json-c/json.h>
 
 #include "common/conf.h"
+#include "common/hcheck.h"
 #include "common/log.h"
 #include "common/routes.h"
 #include "common/snapshot.h"
 #include "common/util.h"
 #include "master/compile.h"
 #include "master/control.h"
+#include "master/healthtab.h"
 #include "master/listeners.h"
 #include "master/provider_files.h"
 #include "master/resolver.h"
@@ -79,6 +81,7 @@ static struct {
 	struct compile_result	 last;		/* table of the generation */
 	int			 have_last;
 	size_t			 last_errors;
+	struct healthtab	 health;	/* endpoints down */
 
 	int			 stopping;
 	ev_signal		 sighup, sigterm, sigint;
@@ -88,6 +91,9 @@ static struct {
 } m = { .pid_fd = -1, .ready_fd = -1 };
 
 static void	master_publish(void);
+static void	master_health_report(void *, const struct ipc_health *);
+static void	master_health_gone(void *, const struct ipc_health *);
+static void	master_health_synced(void *, struct supervise_worker *);
 static int	master_resolve(void *, const char *, struct sockaddr_storage *,
 		    socklen_t *, size_t, size_t *);
 static void	master_resolved_cb(void *);
@@ -196,6 +202,17 @@ master_compile_options(const struct conf *c, struct compile_options *o)
 	s->max_body_size = c->max_body_size;
 	s->max_connections = c->max_connections;
 	s->upstream_keepalive = c->upstream_keepalive;
+	s->workers = (uint32_t)c->workers;
+	s->passive_failures = c->health_passive_failures;
+	o->health.mode = (uint32_t)c->health_mode;
+	o->health.interval_ms = c->health_interval_ms;
+	o->health.timeout_ms = c->health_timeout_ms;
+	o->health.rise = c->health_rise;
+	o->health.fall = c->health_fall;
+	o->health.expect_lo = c->health_expect[0];
+	o->health.expect_hi = c->health_expect[1];
+	o->health.all_down = (uint32_t)c->health_all_down;
+	o->health.path = c->health_path;	/* borrowed */
 }
 
 static void
@@ -332,6 +349,43 @@ master_publish(void)
 	m.last = res;
 	m.have_last = 1;
 	m.last_errors = res.nerrors;
+	healthtab_prune(&m.health, &m.last.rt, master_health_gone, NULL);
+}
+
+/* Tells every worker the state of endpoint <h>. */
+static void
+master_health_gone(void *arg, const struct ipc_health *h)
+{
+	struct ipc_writer wr;
+
+	ipc_writer_init(&wr);
+	ipc_put_health(&wr, h);
+	if (!wr.bad)
+		supervise_broadcast(&m.sv, IPC_HEALTH_STATE, wr.buf, wr.len);
+}
+
+/* A worker's probe saw a transition: keep it, log it, tell everyone. */
+static void
+master_health_report(void *arg, const struct ipc_health *h)
+{
+	if (healthtab_report(&m.health, h, m.have_last ? &m.last.rt :
+	    NULL) == 1)
+		master_health_gone(arg, h);
+}
+
+/* A (re)started worker learns which endpoints are down. */
+static void
+master_health_synced(void *arg, struct supervise_worker *w)
+{
+	struct ipc_writer wr;
+	size_t i;
+
+	for (i = 0; i < m.health.ndown; i++) {
+		ipc_writer_init(&wr);
+		ipc_put_health(&wr, &m.health.down[i]);
+		if (!wr.bad)
+			supervise_send(w, IPC_HEALTH_STATE, wr.buf, wr.len);
+	}
 }
 
 static void
@@ -609,6 +663,8 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	supervise_settings(&m.sv, m.conf.user, m.conf.sandbox,
 	    m.conf.log_level, m.foreground, m.conf.shutdown_grace_ms);
+	m.sv.hooks.health_report = master_health_report;
+	m.sv.hooks.worker_synced = master_health_synced;
 
 	if (m.conf.control_socket != NULL && (m.ctl = control_open(m.loop,
 	    m.conf.control_socket, &master_ctl_ops, err,
@@ -963,8 +1019,9 @@ master_ctl_backends(void *arg, char *err, size_t errlen)
 {
 	const struct route_table *rt = &m.last.rt;
 	const struct route_backend *b;
-	struct json_object *o, *a, *bo, *eps;
-	char addr[UTIL_ADDRSTRLEN];
+	struct json_object *o, *a, *bo, *eps, *hs;
+	const struct ipc_health *dh;
+	char addr[UTIL_ADDRSTRLEN], why[128];
 	size_t i, j;
 
 	o = json_object_new_object();
@@ -980,11 +1037,24 @@ master_ctl_backends(void *arg, char *err, size_t errlen)
 		    b->policy < UTIL_NELEM(master_policy_names) ?
 		    master_policy_names[b->policy] : "?"));
 		eps = json_object_new_array();
-		for (j = 0; j < b->nendpoints; j++)
+		hs = json_object_new_array();
+		for (j = 0; j < b->nendpoints; j++) {
 			json_object_array_add(eps, json_object_new_string(
 			    util_format_sockaddr((const struct sockaddr *)
 			    &b->endpoints[j].addr, addr, sizeof(addr))));
+			dh = healthtab_find(&m.health, (const struct sockaddr *)
+			    &b->endpoints[j].addr);
+			json_object_array_add(hs, json_object_new_string(
+			    dh == NULL ? "up" : hc_describe(dh->result,
+			    dh->detail, why, sizeof(why))));
+		}
 		json_object_object_add(bo, "endpoints", eps);
+		json_object_object_add(bo, "health", hs);
+		json_object_object_add(bo, "available", json_object_new_int64(
+		    (int64_t)healthtab_available(&m.health, b)));
+		json_object_object_add(bo, "all_down", json_object_new_string(
+		    b->health.all_down == ROUTE_ALL_DOWN_FAIL_OPEN ?
+		    "fail-open" : "fail-closed"));
 		json_object_array_add(a, bo);
 	}
 	json_object_object_add(o, "backends", a);

@@ -38,6 +38,8 @@ static int	master_answer_snapshot_ack(struct supervise_worker *,
 		    const struct ipc_msg *);
 static int	master_answer_stats(struct supervise_worker *,
 		    const struct ipc_msg *);
+static int	master_answer_health_report(struct supervise_worker *,
+		    const struct ipc_msg *);
 
 static const struct {
 	uint32_t	 type;
@@ -48,6 +50,7 @@ static const struct {
 	{ IPC_HELLO,		1, master_answer_hello },
 	{ IPC_SNAPSHOT_ACK,	0, master_answer_snapshot_ack },
 	{ IPC_STATS,		0, master_answer_stats },
+	{ IPC_HEALTH_REPORT,	0, master_answer_health_report },
 };
 
 static void	master_dispatch_worker(struct ev_loop *, ev_io *, int);
@@ -414,6 +417,50 @@ master_answer_stats(struct supervise_worker *w, const struct ipc_msg *m)
 	return 0;
 }
 
+/*
+ * A probing worker saw an endpoint change state.  The master owns the
+ * table (hooks.health_report); a malformed report is dropped, not fatal:
+ * a worker's bug must not cost everyone else their workers.
+ */
+static int
+master_answer_health_report(struct supervise_worker *w,
+    const struct ipc_msg *m)
+{
+	struct ipc_reader r;
+	struct ipc_health h;
+
+	ipc_reader_init(&r, m);
+	if (ipc_get_health(&r, &h) == -1 || ipc_end(&r) == -1) {
+		log_warnx("worker %d: malformed HEALTH_REPORT, dropped",
+		    w->id);
+		return 0;
+	}
+	if (w->sv->hooks.health_report != NULL)
+		w->sv->hooks.health_report(w->sv->hooks.arg, &h);
+	return 0;
+}
+
+void
+supervise_send(struct supervise_worker *w, uint32_t type, const void *body,
+    size_t len)
+{
+	if (w->ipc == -1 || !w->hello || w->draining)
+		return;
+	if (ipc_send(w->ipc, type, w->sv->generation, body, len, -1) == -1)
+		log_warn("worker %d: send %s", w->id, ipc_type_name(type));
+}
+
+void
+supervise_broadcast(struct supervise *sv, uint32_t type, const void *body,
+    size_t len)
+{
+	int i;
+
+	for (i = 0; i < sv->nw; i++)
+		if (sv->w[i] != NULL)
+			supervise_send(sv->w[i], type, body, len);
+}
+
 static void
 supervise_send_snapshot(struct supervise_worker *w)
 {
@@ -425,9 +472,13 @@ supervise_send_snapshot(struct supervise_worker *w)
 	ipc_writer_init(&wr);
 	ipc_put_u64(&wr, sv->snap_size);
 	if (ipc_send(w->ipc, IPC_SNAPSHOT, sv->generation, wr.buf, wr.len,
-	    sv->snap_fd) == -1)
+	    sv->snap_fd) == -1) {
 		log_warn("worker %d: send SNAPSHOT generation %llu", w->id,
 		    (unsigned long long)sv->generation);
+		return;
+	}
+	if (w->acked == 0 && sv->hooks.worker_synced != NULL)
+		sv->hooks.worker_synced(sv->hooks.arg, w);
 }
 
 /* Logs once per generation when every running worker applied it. */

@@ -55,6 +55,20 @@ struct supervise_worker {
 
 typedef void (*supervise_done_cb)(void *arg);
 
+struct ipc_health;
+
+/*
+ * What the master does with worker messages supervise does not own:
+ * <health_report> gets each valid IPC_HEALTH_REPORT; <worker_synced> is
+ * called right after a worker got its first snapshot, to send it what
+ * else it must know (the health of the endpoints that are down).
+ */
+struct supervise_hooks {
+	void	(*health_report)(void *arg, const struct ipc_health *h);
+	void	(*worker_synced)(void *arg, struct supervise_worker *w);
+	void	*arg;
+};
+
 struct supervise {
 	struct ev_loop		*loop;
 	char			 exe[PATH_MAX];	/* /proc/self/exe at start */
@@ -76,6 +90,8 @@ struct supervise {
 	uint64_t		 generation;
 	uint64_t		 published_ms;
 	int			 applied;	/* "applied by all" logged */
+
+	struct supervise_hooks	 hooks;
 
 	int			 stopping;
 	supervise_done_cb	 done;
@@ -135,6 +151,16 @@ void	supervise_exited(struct supervise *sv, pid_t pid, int status);
  */
 void	supervise_stop(struct supervise *sv, supervise_done_cb done,
 	    void *arg);
+
+/*
+ * Sends one message to worker <w> (to every worker that said HELLO and
+ * is not draining, for supervise_broadcast()).  A full socket loses the
+ * message, with a warning: workers are never waited for.
+ */
+void	supervise_send(struct supervise_worker *w, uint32_t type,
+	    const void *body, size_t len);
+void	supervise_broadcast(struct supervise *sv, uint32_t type,
+	    const void *body, size_t len);
 
 /* Workers running now. */
 int	supervise_live(const struct supervise *sv);

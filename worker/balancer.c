@@ -29,11 +29,18 @@ struct balancer_state {
 	int64_t		*current;	/* smooth WRR current weights */
 	uint32_t	*weight;
 	uint32_t	*inflight;
+	uint64_t	*ids;		/* balancer_endpoint_id()s, or 0 */
+	uint32_t	 policy;	/* round-robin or least-request */
+	double		 tokens;	/* retry budget */
+	double		 tokens_at;	/* when last refilled; 0: never */
 };
 
 static int	balancer_swrr(struct balancer_state *, const uint32_t *, size_t);
 
 static struct balancer_state	*balancer_table;
+static uint8_t			*balancer_skipmap;	/* scratch */
+static size_t			 balancer_skipcap;
+static uint64_t			 balancer_rng = 0x2545f4914f6cdd1dULL;
 static size_t			 balancer_cap;	/* power of two */
 static size_t			 balancer_count;
 static uint64_t			 balancer_latest_gen;
@@ -67,6 +74,7 @@ balancer_state_free(struct balancer_state *st)
 {
 	free(st->current);
 	st->current = NULL;
+	st->ids = NULL;
 	st->weight = NULL;
 	st->inflight = NULL;
 }
@@ -132,12 +140,14 @@ balancer_state_reset(struct balancer_state *st, uint64_t fingerprint,
 	char *mem;
 	size_t i, sz;
 
-	sz = n * (sizeof(int64_t) + 2 * sizeof(uint32_t));
+	sz = n * (sizeof(int64_t) + sizeof(uint64_t) + 2 * sizeof(uint32_t));
 	if ((mem = calloc(1, sz == 0 ? 1 : sz)) == NULL)
 		return -1;
 	balancer_state_free(st);
 	st->current = (int64_t *)mem;
-	st->weight = (uint32_t *)(mem + n * sizeof(int64_t));
+	st->ids = (uint64_t *)(mem + n * sizeof(int64_t));
+	st->weight = (uint32_t *)(mem + n * (sizeof(int64_t) +
+	    sizeof(uint64_t)));
 	st->inflight = st->weight + n;
 	for (i = 0; i < n; i++)
 		st->weight[i] = (weights == NULL || weights[i] == 0) ?
@@ -179,12 +189,171 @@ balancer_swrr(struct balancer_state *st, const uint32_t *tried, size_t ntried)
 	return best;
 }
 
+/*
+ * current[] means smooth-WRR weights under round-robin and pick counts
+ * otherwise: a policy change starts it afresh.
+ */
+static void
+balancer_set_policy(struct balancer_state *st, uint32_t policy)
+{
+	if (st->policy != policy)
+		memset(st->current, 0, st->n * sizeof(*st->current));
+	st->policy = policy;
+}
+
+/* xorshift64*: the two choices, nothing secret. */
+static uint64_t
+balancer_random(void)
+{
+	balancer_rng ^= balancer_rng >> 12;
+	balancer_rng ^= balancer_rng << 25;
+	balancer_rng ^= balancer_rng >> 27;
+	return balancer_rng * 2685821657736338717ULL;
+}
+
+/*
+ * Marks the <nskip> indices of <skip> below <n> in the scratch map.
+ * Returns how many endpoints are left, or -1 when out of memory.  The
+ * map grows to the largest backend once.
+ */
+static ssize_t
+balancer_mark(size_t n, const uint32_t *skip, size_t nskip)
+{
+	uint8_t *nm;
+	size_t i, left = n;
+
+	if (n > balancer_skipcap) {
+		if ((nm = realloc(balancer_skipmap, n)) == NULL)
+			return -1;
+		balancer_skipmap = nm;
+		balancer_skipcap = n;
+	}
+	memset(balancer_skipmap, 0, n);
+	for (i = 0; i < nskip; i++)
+		if (skip[i] < n && !balancer_skipmap[skip[i]]) {
+			balancer_skipmap[skip[i]] = 1;
+			left--;
+		}
+	return (ssize_t)left;
+}
+
+/* The <k>th endpoint (from 0) the scratch map leaves. */
+static int
+balancer_nth(size_t n, size_t k)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!balancer_skipmap[i] && k-- == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Least request, power of two choices: two endpoints drawn at random
+ * among those left, the one with fewer requests in flight per unit of
+ * weight wins.  Outside round-robin, current[] counts picks.
+ */
+static int
+balancer_p2c(struct balancer_state *st, const uint32_t *tried,
+    size_t ntried)
+{
+	ssize_t left;
+	size_t k1, k2;
+	uint64_t la, lb;
+	int a, b;
+
+	if ((left = balancer_mark(st->n, tried, ntried)) <= 0)
+		return -1;
+	k1 = balancer_random() % (size_t)left;
+	a = balancer_nth(st->n, k1);
+	if (left == 1)
+		return a;
+	k2 = balancer_random() % (size_t)(left - 1);
+	if (k2 >= k1)
+		k2++;
+	b = balancer_nth(st->n, k2);
+	la = (uint64_t)st->inflight[a] * st->weight[b];
+	lb = (uint64_t)st->inflight[b] * st->weight[a];
+	if (la != lb)
+		return lb < la ? b : a;
+	/*
+	 * A tie (often 0 and 0, when requests do not overlap): the one
+	 * picked less per unit of weight, so that sequential requests still
+	 * spread by weight instead of by chance.
+	 */
+	return (int64_t)((uint64_t)st->current[b] * st->weight[a]) <
+	    (int64_t)((uint64_t)st->current[a] * st->weight[b]) ? b : a;
+}
+
+int
+balancer_hrw(const uint64_t *ids, size_t n, uint64_t hash,
+    const uint32_t *skip, size_t nskip)
+{
+	uint64_t best = 0, v, buf[2];
+	size_t i;
+	int bi = -1;
+
+	if (balancer_mark(n, skip, nskip) <= 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (balancer_skipmap[i])
+			continue;
+		buf[0] = hash;
+		buf[1] = ids[i];
+		v = util_hash64(buf, sizeof(buf));
+		if (bi == -1 || v > best) {
+			best = v;
+			bi = (int)i;
+		}
+	}
+	return bi;
+}
+
+uint64_t
+balancer_endpoint_id(const struct sockaddr *sa)
+{
+	const struct sockaddr_in *sin;
+	const struct sockaddr_in6 *sin6;
+	uint8_t key[20];
+
+	memset(key, 0, sizeof(key));
+	if (sa->sa_family == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)sa;
+		key[0] = 4;
+		memcpy(key + 2, &sin->sin_port, 2);
+		memcpy(key + 4, &sin->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+		key[0] = 6;
+		memcpy(key + 2, &sin6->sin6_port, 2);
+		memcpy(key + 4, &sin6->sin6_addr, 16);
+	}
+	return util_hash64(key, sizeof(key));
+}
+
+/* Counts the request in on endpoint <i> of <st> and fills <out>. */
+static int
+balancer_take(struct balancer_state *st, int i, struct balancer_pick *out)
+{
+	if (i < 0)
+		return -1;
+	st->inflight[i]++;
+	st->current[i]++;	/* picks: balancer_p2c()'s ties */
+	out->key = st->key;
+	out->fingerprint = st->fingerprint;
+	out->index = (uint32_t)i;
+	return 0;
+}
+
 static int
 balancer_finish(struct balancer_state *st, const uint32_t *tried,
     size_t ntried, struct balancer_pick *out)
 {
 	int i;
 
+	if (st->policy == ROUTE_POLICY_LEAST_REQUEST)
+		return balancer_take(st, balancer_p2c(st, tried, ntried), out);
 	if ((i = balancer_swrr(st, tried, ntried)) == -1)
 		return -1;
 	st->inflight[i]++;
@@ -196,6 +365,15 @@ balancer_finish(struct balancer_state *st, const uint32_t *tried,
 
 int
 balancer_pick_weights(uint64_t key, uint64_t fingerprint,
+    const uint32_t *weights, size_t n, const uint32_t *tried, size_t ntried,
+    struct balancer_pick *out)
+{
+	return balancer_pick_policy(key, fingerprint,
+	    ROUTE_POLICY_ROUND_ROBIN, weights, n, tried, ntried, out);
+}
+
+int
+balancer_pick_policy(uint64_t key, uint64_t fingerprint, uint32_t policy,
     const uint32_t *weights, size_t n, const uint32_t *tried, size_t ntried,
     struct balancer_pick *out)
 {
@@ -212,6 +390,7 @@ balancer_pick_weights(uint64_t key, uint64_t fingerprint,
 		if (balancer_state_reset(st, fingerprint, weights, n) == -1)
 			return -1;
 	}
+	balancer_set_policy(st, policy);
 	return balancer_finish(st, tried, ntried, out);
 }
 
@@ -242,14 +421,51 @@ balancer_fingerprint(const struct snapshot *s, const struct snapshot_backend *b)
 	return h;
 }
 
+/*
+ * The hash and sticky policies: the endpoint <req> leads to among those
+ * not in <tried>, or -1 to fall back on least-request.
+ */
+static int
+balancer_keyed(struct balancer_state *st, uint32_t policy,
+    const struct balancer_req *req, const uint32_t *tried, size_t ntried)
+{
+	size_t i, k;
+
+	if (req == NULL)
+		return -1;
+	switch (policy) {
+	case ROUTE_POLICY_HASH_SOURCE:
+	case ROUTE_POLICY_HASH_HEADER:
+	case ROUTE_POLICY_HASH_COOKIE:
+		if (!req->has_hash)
+			return -1;
+		return balancer_hrw(st->ids, st->n, req->hash, tried, ntried);
+	case ROUTE_POLICY_STICKY_COOKIE:
+		if (!req->has_sticky)
+			return -1;
+		for (i = 0; i < st->n; i++) {
+			if (st->ids[i] != req->sticky)
+				continue;
+			for (k = 0; k < ntried; k++)
+				if (tried[k] == i)
+					return -1;
+			return (int)i;
+		}
+		return -1;
+	}
+	return -1;
+}
+
 int
 balancer_pick(const struct snapshot *s, const struct snapshot_backend *b,
-    const uint32_t *tried, size_t ntried, struct balancer_pick *out)
+    const struct balancer_req *req, const uint32_t *tried, size_t ntried,
+    struct balancer_pick *out)
 {
 	struct snapshot_endpoint ep;
 	struct balancer_state *st;
 	uint64_t key, fp;
 	uint32_t i;
+	int k;
 
 	if (b->nendpoints == 0)
 		return -1;
@@ -259,7 +475,7 @@ balancer_pick(const struct snapshot *s, const struct snapshot_backend *b,
 	if (st != NULL && st->current != NULL && st->base == s->base &&
 	    st->generation == s->generation && st->bindex == b->index &&
 	    st->n == b->nendpoints)
-		return balancer_finish(st, tried, ntried, out);
+		goto pick;
 
 	if (s->generation > balancer_latest_gen)
 		balancer_latest_gen = s->generation;
@@ -273,11 +489,19 @@ balancer_pick(const struct snapshot *s, const struct snapshot_backend *b,
 		for (i = 0; i < b->nendpoints; i++) {
 			snapshot_endpoint(s, b->first_endpoint + i, &ep);
 			st->weight[i] = ep.weight == 0 ? 1 : ep.weight;
+			st->ids[i] = balancer_endpoint_id((struct sockaddr *)
+			    &ep.addr);
 		}
 	}
 	st->base = s->base;
 	st->generation = s->generation;
 	st->bindex = b->index;
+ pick:
+	balancer_set_policy(st, b->policy == ROUTE_POLICY_ROUND_ROBIN ?
+	    ROUTE_POLICY_ROUND_ROBIN : ROUTE_POLICY_LEAST_REQUEST);
+	if (b->policy >= ROUTE_POLICY_HASH_SOURCE &&
+	    (k = balancer_keyed(st, b->policy, req, tried, ntried)) != -1)
+		return balancer_take(st, k, out);
 	return balancer_finish(st, tried, ntried, out);
 }
 
@@ -314,6 +538,9 @@ balancer_reset(void)
 		balancer_state_free(&balancer_table[i]);
 	free(balancer_table);
 	balancer_table = NULL;
+	free(balancer_skipmap);
+	balancer_skipmap = NULL;
+	balancer_skipcap = 0;
 	balancer_cap = 0;
 	balancer_count = 0;
 	balancer_latest_gen = 0;
@@ -323,4 +550,44 @@ void
 balancer_set_rotation(unsigned int r)
 {
 	balancer_rotation = r;
+}
+
+/* Refills the retry budget of <st> for the time since its last use. */
+static void
+balancer_budget_refill(struct balancer_state *st, double now)
+{
+	if (st->tokens_at == 0)
+		st->tokens = BALANCER_RETRY_BURST;
+	else if (now > st->tokens_at)
+		st->tokens += (now - st->tokens_at) * BALANCER_RETRY_RATE;
+	if (st->tokens > BALANCER_RETRY_BURST)
+		st->tokens = BALANCER_RETRY_BURST;
+	st->tokens_at = now;
+}
+
+void
+balancer_budget_request(const struct balancer_pick *p, double now)
+{
+	struct balancer_state *st;
+
+	if ((st = balancer_lookup(p->key)) == NULL)
+		return;
+	balancer_budget_refill(st, now);
+	st->tokens += BALANCER_RETRY_RATIO;
+	if (st->tokens > BALANCER_RETRY_BURST)
+		st->tokens = BALANCER_RETRY_BURST;
+}
+
+int
+balancer_budget_retry(const struct balancer_pick *p, double now)
+{
+	struct balancer_state *st;
+
+	if ((st = balancer_lookup(p->key)) == NULL)
+		return -1;
+	balancer_budget_refill(st, now);
+	if (st->tokens < 1.0)
+		return -1;
+	st->tokens -= 1.0;
+	return 0;
 }

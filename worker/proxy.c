@@ -55,6 +55,7 @@
 #include "common/snapshot.h"
 #include "common/util.h"
 #include "worker/balancer.h"
+#include "worker/health.h"
 #include "worker/listener.h"
 #include "worker/proxy.h"
 #include "worker/proxy_head.h"
@@ -161,6 +162,8 @@ struct proxy_conn {
 	uint32_t		 tried[BALANCER_MAX_TRIES];
 	uint32_t		 ntried;
 	struct balancer_pick	 pick;
+	struct balancer_req	 breq;		/* hash key, sticky id */
+	unsigned		 set_sticky:1;	/* Set-Cookie on the response */
 	enum http_body_kind	 req_body;
 	uint64_t		 req_left;	/* length bytes unclassified */
 	uint64_t		 req_body_sent;
@@ -226,6 +229,7 @@ static int	proxy_pump(struct proxy_conn *);
 static void	proxy_watch(struct proxy_conn *);
 static void	proxy_close(struct proxy_conn *);
 static int	proxy_upstream_start(struct proxy_conn *);
+static void	proxy_passive(struct proxy_conn *, int);
 
 /*
  * Buffers.
@@ -382,20 +386,60 @@ proxy_request_head(struct proxy_conn *c, const char *head, size_t headlen)
  * Writes the client response head for the parsed proxy_resp (<headlen>
  * bytes as received) into a fresh c->hbuf.  0 or -1.
  */
+#define PROXY_STICKY_MAX	192	/* the Set-Cookie line */
+#define PROXY_STICKY_DEFAULT	"ingressd_sticky"	/* cookie name */
+
+/*
+ * Sticky sessions: unless the request's cookie already named the endpoint
+ * that answers, adds to the response head <head> (<n> bytes, room for
+ * <cap>) a Set-Cookie naming it opaquely (its balancer_endpoint_id() in
+ * hex).  Returns the new length.
+ */
+static size_t
+proxy_sticky_cookie(struct proxy_conn *c, char *head, size_t n, size_t cap)
+{
+	struct snapshot_backend b;
+	struct snapshot_endpoint ep;
+	uint64_t id;
+	int k;
+
+	if (!c->set_sticky || !c->have_pick || n < 4 ||
+	    memcmp(head + n - 4, "\r\n\r\n", 4) != 0)
+		return n;
+	snapshot_backend(&c->ws->snap, c->backend, &b);
+	snapshot_endpoint(&c->ws->snap, b.first_endpoint + c->pick.index,
+	    &ep);
+	id = balancer_endpoint_id((struct sockaddr *)&ep.addr);
+	if (c->breq.has_sticky && c->breq.sticky == id)
+		return n;
+	k = snprintf(head + n - 2, cap - (n - 2), "Set-Cookie: %.*s=%016llx; "
+	    "Path=/; HttpOnly\r\n\r\n", b.policy_arg != NULL ?
+	    (int)b.policy_arglen : (int)strlen(PROXY_STICKY_DEFAULT),
+	    b.policy_arg != NULL ? b.policy_arg : PROXY_STICKY_DEFAULT,
+	    (unsigned long long)id);
+	if (k < 0 || (size_t)k >= cap - (n - 2)) {
+		memcpy(head + n - 2, "\r\n", 2);	/* no room: as it was */
+		return n;
+	}
+	return n - 2 + (size_t)k;
+}
+
 static int
 proxy_response_head(struct proxy_conn *c, size_t headlen)
 {
 	struct proxy_buf *b;
 	size_t n;
 
-	if ((b = proxy_buf_get(proxy_head_response_size(headlen))) == NULL)
+	if ((b = proxy_buf_get(proxy_head_response_size(headlen) +
+	    PROXY_STICKY_MAX)) == NULL)
 		return -1;
-	n = proxy_head_response(b->data, b->cap, &proxy_resp, c->close_after,
-	    c->dechunk);
+	n = proxy_head_response(b->data, b->cap - PROXY_STICKY_MAX,
+	    &proxy_resp, c->close_after, c->dechunk);
 	if (n == 0) {
 		proxy_buf_put(&b);
 		return -1;
 	}
+	n = proxy_sticky_cookie(c, b->data, n, b->cap);
 	b->end = n;
 	proxy_buf_put(&c->hbuf);
 	c->hbuf = b;
@@ -609,6 +653,23 @@ proxy_can_retry(const struct proxy_conn *c)
 }
 
 /*
+ * A request whose connection was closed or reset before any response
+ * byte goes to another endpoint when that is safe: an idempotent method
+ * with no body byte sent (nothing would be lost or done twice that the
+ * method does not allow), an endpoint left to try, and the backend's
+ * retry budget not spent.  A timeout (<status> 504) is never retried: the
+ * endpoint may still be working on it.
+ */
+static int
+proxy_can_retry_elsewhere(struct proxy_conn *c, int status)
+{
+	return status == 502 && c->pstate == PS_WAIT && !c->resp_byte &&
+	    !c->resp_started && c->req_idempotent && c->req_body_sent == 0 &&
+	    c->have_pick &&
+	    balancer_budget_retry(&c->pick, ev_now(c->loop)) == 0;
+}
+
+/*
  * Body bytes sent on a pooled connection stay in cin (cin_kept) while an
  * idempotent request may still be replayed; they go once the response
  * begins, or when cin is full and the client must be read again.
@@ -649,6 +710,10 @@ proxy_up_fail(struct proxy_conn *c, int status, int connecting)
 
 	proxy_upstream_close(c);
 	c->fail_status = status;
+	/* A pooled connection closed under us is the keep-alive race, not
+	 * the endpoint's fault. */
+	if (!c->resp_started && (connecting || !c->up_reused))
+		proxy_passive(c, 0);
 	if (c->pstate == PS_WAIT && connecting && !c->resp_byte) {
 		proxy_pick_done(c);
 		return proxy_upstream_start(c);
@@ -678,9 +743,81 @@ proxy_up_fail(struct proxy_conn *c, int status, int connecting)
 		proxy_pick_done(c);
 		return proxy_upstream_start(c);
 	}
+	if (proxy_can_retry_elsewhere(c, status)) {
+		proxy_pick_done(c);
+		return proxy_upstream_start(c);
+	}
 	if (!c->resp_started)
 		return proxy_local(c, status, 0, NULL);
 	return proxy_abort(c);
+}
+
+/* Passive detection: the endpoint <c> picked did well (<ok>) or not. */
+static void
+proxy_passive(struct proxy_conn *c, int ok)
+{
+	struct snapshot_backend b;
+	struct snapshot_endpoint ep;
+
+	if (!c->have_pick || c->ws->snap.settings.passive_failures == 0)
+		return;
+	snapshot_backend(&c->ws->snap, c->backend, &b);
+	if (c->pick.index >= b.nendpoints)
+		return;
+	snapshot_endpoint(&c->ws->snap, b.first_endpoint + c->pick.index,
+	    &ep);
+	health_passive((struct sockaddr *)&ep.addr, ok,
+	    c->ws->snap.settings.passive_failures, ev_now(c->loop));
+}
+
+/*
+ * The endpoints of <b> the balancer must pass over for <c>: those tried
+ * already and those the health table says are down, in proxy_skipv.
+ * When every endpoint is down, the backend's all_down rule decides: fail
+ * open (only the tried ones are skipped) or closed (-1: 503).  Returns
+ * the count, or -1.
+ */
+static uint32_t	*proxy_skipv;
+static size_t	 proxy_skipcap;
+
+static int
+proxy_skip(struct proxy_conn *c, const struct snapshot_backend *b)
+{
+	struct snapshot_endpoint ep;
+	uint32_t *nv, i, k, ndown = 0;
+	size_t need = (size_t)b->nendpoints + c->ntried;
+
+	if (need > proxy_skipcap) {
+		if ((nv = reallocarray(proxy_skipv, need, sizeof(*nv))) ==
+		    NULL)
+			return -1;
+		proxy_skipv = nv;
+		proxy_skipcap = need;
+	}
+	for (i = 0; i < b->nendpoints; i++) {
+		snapshot_endpoint(&c->ws->snap, b->first_endpoint + i, &ep);
+		if (health_is_down((struct sockaddr *)&ep.addr) ||
+		    health_is_ejected((struct sockaddr *)&ep.addr,
+		    ev_now(c->loop)))
+			proxy_skipv[ndown++] = i;
+	}
+	/* Passive ejection never takes the last endpoints: probes only. */
+	if (ndown == b->nendpoints && ndown > 0) {
+		for (i = 0, ndown = 0; i < b->nendpoints; i++) {
+			snapshot_endpoint(&c->ws->snap, b->first_endpoint + i,
+			    &ep);
+			if (health_is_down((struct sockaddr *)&ep.addr))
+				proxy_skipv[ndown++] = i;
+		}
+	}
+	if (ndown == b->nendpoints && ndown > 0) {
+		if (b->hc_all_down != ROUTE_ALL_DOWN_FAIL_OPEN)
+			return -1;
+		ndown = 0;
+	}
+	for (k = 0; k < c->ntried; k++)
+		proxy_skipv[ndown++] = c->tried[k];
+	return (int)ndown;
 }
 
 /*
@@ -695,20 +832,23 @@ proxy_upstream_start(struct proxy_conn *c)
 	struct snapshot_backend b;
 	struct snapshot_endpoint ep;
 	uint32_t max;
-	int fd, inprogress;
+	int fd, inprogress, nskip;
 
 	snapshot_backend(&c->ws->snap, c->backend, &b);
 	max = b.nendpoints < BALANCER_MAX_TRIES ? b.nendpoints :
 	    BALANCER_MAX_TRIES;
 	for (;;) {
-		if (c->ntried >= max || balancer_pick(&c->ws->snap, &b,
-		    c->tried, c->ntried, &c->pick) == -1) {
+		if (c->ntried >= max || (nskip = proxy_skip(c, &b)) == -1 ||
+		    balancer_pick(&c->ws->snap, &b, &c->breq, proxy_skipv,
+		    (size_t)nskip, &c->pick) == -1) {
 			if (c->ntried == 0)
 				return proxy_local(c, 503, 1, NULL);
 			return proxy_local(c, c->fail_status, 0, NULL);
 		}
 		c->have_pick = 1;
 		c->tried[c->ntried++] = c->pick.index;
+		if (c->ntried == 1)
+			balancer_budget_request(&c->pick, ev_now(c->loop));
 		snapshot_endpoint(&c->ws->snap, b.first_endpoint +
 		    c->pick.index, &ep);
 		fd = upstream_pool_get(c->loop, (struct sockaddr *)&ep.addr,
@@ -726,6 +866,7 @@ proxy_upstream_start(struct proxy_conn *c)
 			break;
 		}
 		c->fail_status = 502;
+		proxy_passive(c, 0);
 		proxy_pick_done(c);
 	}
 	c->ufd = fd;
@@ -747,6 +888,101 @@ proxy_upstream_start(struct proxy_conn *c)
 /*
  * Requests.
  */
+
+/*
+ * Finds cookie <name> in the Cookie headers of <r>: its value in *<v>,
+ * *<vlen>; 0, or -1 when absent.
+ */
+static int
+proxy_cookie(const struct http_request *r, const char *name, size_t namelen,
+    const char **v, size_t *vlen)
+{
+	const char *p, *end, *semi, *eq;
+	size_t i;
+
+	for (i = 0; i < r->nheaders; i++) {
+		if (!util_strcaseeq(r->headers[i].name, r->headers[i].name_len,
+		    "Cookie", 6))
+			continue;
+		p = r->headers[i].value;
+		end = p + r->headers[i].value_len;
+		while (p < end) {
+			while (p < end && (*p == ' ' || *p == ';'))
+				p++;
+			if ((semi = memchr(p, ';', (size_t)(end - p))) == NULL)
+				semi = end;
+			eq = memchr(p, '=', (size_t)(semi - p));
+			if (eq != NULL && (size_t)(eq - p) == namelen &&
+			    memcmp(p, name, namelen) == 0) {
+				*v = eq + 1;
+				*vlen = (size_t)(semi - eq - 1);
+				return 0;
+			}
+			p = semi;
+		}
+	}
+	return -1;
+}
+
+/*
+ * What the policy of <b> keys the pick of request <r> on: the client's
+ * address, a header's or a cookie's value (hashed), or the endpoint id
+ * of the sticky cookie.  No key: the policy falls back on least-request
+ * (and a sticky backend sets the cookie on the response).
+ */
+static void
+proxy_policy_key(struct proxy_conn *c, const struct http_request *r,
+    const struct snapshot_backend *b)
+{
+	const char *name = b->policy_arg, *v;
+	size_t namelen = b->policy_arglen, vlen, i;
+	uint64_t id;
+	char *end, hex[17];
+
+	memset(&c->breq, 0, sizeof(c->breq));
+	c->set_sticky = 0;
+	switch (b->policy) {
+	case ROUTE_POLICY_HASH_SOURCE:
+		c->breq.hash = util_hash64(c->peer_addr, sizeof(c->peer_addr)) ^
+		    c->peer_family;
+		c->breq.has_hash = 1;
+		break;
+	case ROUTE_POLICY_HASH_HEADER:
+		for (i = 0; name != NULL && i < r->nheaders; i++)
+			if (util_strcaseeq(r->headers[i].name,
+			    r->headers[i].name_len, name, namelen)) {
+				c->breq.hash = util_hash64(r->headers[i].value,
+				    r->headers[i].value_len);
+				c->breq.has_hash = 1;
+				break;
+			}
+		break;
+	case ROUTE_POLICY_HASH_COOKIE:
+		if (name != NULL && proxy_cookie(r, name, namelen, &v,
+		    &vlen) == 0) {
+			c->breq.hash = util_hash64(v, vlen);
+			c->breq.has_hash = 1;
+		}
+		break;
+	case ROUTE_POLICY_STICKY_COOKIE:
+		if (name == NULL) {
+			name = PROXY_STICKY_DEFAULT;
+			namelen = strlen(name);
+		}
+		c->set_sticky = 1;
+		if (proxy_cookie(r, name, namelen, &v, &vlen) == 0 &&
+		    vlen == 16) {
+			memcpy(hex, v, 16);
+			hex[16] = '\0';
+			id = strtoull(hex, &end, 16);
+			if (*end == '\0') {
+				c->breq.sticky = id;
+				c->breq.has_sticky = 1;
+			}
+		}
+		break;
+	}
+}
 
 /* RFC 9110 9.2.2: methods a proxy may repeat. */
 static int
@@ -850,6 +1086,7 @@ proxy_request_start(struct proxy_conn *c, size_t headlen)
 		c->cin->start += headlen;
 		return proxy_local(c, 503, 1, NULL);
 	}
+	proxy_policy_key(c, r, &b);
 	if (proxy_request_head(c, head, headlen) == -1)
 		return proxy_local(c, 503, 0, NULL);
 	c->cin->start += headlen;
@@ -1046,6 +1283,7 @@ proxy_parse_response(struct proxy_conn *c)
 		    (r->body == HTTP_BODY_LENGTH && r->content_length == 0);
 		http_chunked_init(&c->resp_chunk);
 	}
+	proxy_passive(c, r->status < 500);
 	if (proxy_response_head(c, n) == -1)
 		goto bad;
 	c->resp_started = 1;

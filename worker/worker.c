@@ -36,6 +36,7 @@
 #include "common/snapshot.h"
 #include "common/util.h"
 #include "worker/balancer.h"
+#include "worker/health.h"
 #include "worker/listener.h"
 #include "worker/proxy.h"
 #include "worker/sandbox.h"
@@ -57,6 +58,7 @@
 static void	worker_answer_hello(const struct ipc_msg *);
 static void	worker_answer_snapshot(const struct ipc_msg *);
 static void	worker_answer_drain(const struct ipc_msg *);
+static void	worker_answer_health_state(const struct ipc_msg *);
 
 static const struct {
 	uint32_t	 type;
@@ -65,6 +67,7 @@ static const struct {
 	{ IPC_HELLO,	worker_answer_hello },
 	{ IPC_SNAPSHOT,	worker_answer_snapshot },
 	{ IPC_DRAIN,	worker_answer_drain },
+	{ IPC_HEALTH_STATE, worker_answer_health_state },
 };
 
 static struct {
@@ -265,6 +268,7 @@ worker_main(int argc, char **argv)
 	ev_timer_init(&w.drain_poll, worker_drain_poll_cb, WORKER_DRAIN_POLL,
 	    WORKER_DRAIN_POLL);
 	ev_init(&w.drain_grace, worker_drain_grace_cb);
+	health_init(w.loop, w.ipc, w.id);
 
 	ipc_writer_init(&wr);
 	ipc_put_u32(&wr, IPC_PROTOCOL_VERSION);
@@ -419,6 +423,8 @@ worker_answer_snapshot(const struct ipc_msg *m)
 	log_debug("generation %llu applied (%llu bytes)",
 	    (unsigned long long)gen, (unsigned long long)size);
 	worker_ack(gen, 1);
+	if (!w.draining)
+		health_update(&ws->snap);
 
 	if (!w.listening && !w.draining) {
 		w.listening = 1;
@@ -438,6 +444,21 @@ worker_answer_snapshot(const struct ipc_msg *m)
 		close(fd);
 	free(ws);
 	worker_ack(gen, 0);
+}
+
+/* An endpoint's health, as the master tells every worker. */
+static void
+worker_answer_health_state(const struct ipc_msg *m)
+{
+	struct ipc_reader r;
+	struct ipc_health h;
+
+	ipc_reader_init(&r, m);
+	if (ipc_get_health(&r, &h) == -1 || ipc_end(&r) == -1) {
+		log_warnx("malformed HEALTH_STATE, dropped");
+		return;
+	}
+	health_set_state(&h);
 }
 
 static void
@@ -494,6 +515,7 @@ worker_drain(uint32_t grace_ms, const char *why)
 		close(w.listen[i].fd);
 	w.nlisten = 0;
 	proxy_drain(w.loop);
+	health_stop();
 	ev_timer_start(w.loop, &w.drain_poll);
 	ev_timer_set(&w.drain_grace, grace_ms / 1000.0, 0.);
 	ev_timer_start(w.loop, &w.drain_grace);

@@ -1,7 +1,8 @@
 /*
  * fuzz_ipc: arbitrary bytes as one datagram through a real SOCK_SEQPACKET
  * socketpair into ipc_recv(), for both receiver roles, then the typed
- * reader over whatever was accepted.
+ * reader over whatever was accepted, and the health body decoder
+ * (ipc_get_health) over HEALTH_STATE/HEALTH_REPORT bodies.
  *
  * Input: byte 0 selects the receiver (bit 0) and whether an fd rides
  * along (bit 1); the rest is the datagram.  Invariants (abort on breach):
@@ -14,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <netinet/in.h>
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -82,6 +84,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum ipc_peer self;
 	enum ipc_recv_result rc;
 	struct ipc_reader r;
+	struct ipc_health h;
 	char err[128];
 	int with_fd, probe;
 
@@ -108,6 +111,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ipc_check(self, &fuzz_msg.hdr, with_fd, err,
 		    sizeof(err)) == -1)
 			abort();
+		if (fuzz_msg.hdr.type == IPC_HEALTH_STATE ||
+		    fuzz_msg.hdr.type == IPC_HEALTH_REPORT) {
+			ipc_reader_init(&r, &fuzz_msg);
+			if (ipc_get_health(&r, &h) == 0) {
+				/* Accepted: a known family, a port. */
+				if ((h.addr.ss_family != AF_INET &&
+				    h.addr.ss_family != AF_INET6) ||
+				    ipc_end(&r) == -1)
+					abort();
+			} else if (!r.bad)
+				abort();
+		}
 		ipc_reader_init(&r, &fuzz_msg);
 		while (!r.bad)
 			(void)ipc_get_u32(&r);

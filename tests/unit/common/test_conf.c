@@ -73,6 +73,16 @@ assert_defaults(const struct conf *c)
 	ck_assert_uint_eq(c->max_body_size, 0);
 	ck_assert_uint_eq(c->max_connections, 16384);
 	ck_assert_uint_eq(c->upstream_keepalive, 320);
+	ck_assert_int_eq(c->health_mode, 0);
+	ck_assert_str_eq(c->health_path, "/");
+	ck_assert_uint_eq(c->health_interval_ms, 2000);
+	ck_assert_uint_eq(c->health_timeout_ms, 1000);
+	ck_assert_uint_eq(c->health_rise, 2);
+	ck_assert_uint_eq(c->health_fall, 3);
+	ck_assert_uint_eq(c->health_expect[0], 200);
+	ck_assert_uint_eq(c->health_expect[1], 399);
+	ck_assert_int_eq(c->health_all_down, 0);
+	ck_assert_uint_eq(c->health_passive_failures, 5);
 }
 
 START_TEST(test_defaults_fn)
@@ -208,6 +218,26 @@ static const struct {
 	{ "limits:\n  upstream_keepalive: 8\n", F_U32,
 	    O(upstream_keepalive), 8, NULL },
 	{ "{workers: 2, user: daemon}\n", F_STR, O(user), 0, "daemon" },
+	{ "health:\n  mode: http\n", F_INT, O(health_mode), 1, NULL },
+	{ "health:\n  mode: tcp\n", F_INT, O(health_mode), 0, NULL },
+	{ "health:\n  path: /healthz?x=1\n", F_STR, O(health_path), 0,
+	    "/healthz?x=1" },
+	{ "health:\n  interval: 500ms\n", F_U32, O(health_interval_ms), 500,
+	    NULL },
+	{ "health:\n  timeout: 2s\n", F_U32, O(health_timeout_ms), 2000,
+	    NULL },
+	{ "health:\n  rise: 1\n", F_U32, O(health_rise), 1, NULL },
+	{ "health:\n  fall: 5\n", F_U32, O(health_fall), 5, NULL },
+	{ "health:\n  expect: 200-299\n", F_U32, O(health_expect), 200,
+	    NULL },
+	{ "health:\n  expect: 200-299\n", F_U32, O(health_expect[1]), 299,
+	    NULL },
+	{ "health:\n  expect: 204\n", F_U32, O(health_expect[1]), 204,
+	    NULL },
+	{ "health:\n  all_down: fail-open\n", F_INT, O(health_all_down), 1,
+	    NULL },
+	{ "health:\n  passive_failures: 0\n", F_U32,
+	    O(health_passive_failures), 0, NULL },
 #undef O
 };
 
@@ -386,6 +416,17 @@ static const struct {
 	{ "limits:\n  upstream_keepalive: 100000\n", "2:23",
 	    "out of range (0 to 65536)" },
 	{ "limit:\n  max_headers: 10\n", "1:1", "unknown key \"limit\"" },
+	{ "health:\n  mode: udp\n", "2:9", "is not one of: tcp, http" },
+	{ "health:\n  path: healthz\n", "2:9", "is not a path" },
+	{ "health:\n  path: /a b\n", "2:9", "is not a path" },
+	{ "health:\n  expect: 399-200\n", "2:11", "is not a status range" },
+	{ "health:\n  expect: 600\n", "2:11", "is not a status range" },
+	{ "health:\n  rise: 0\n", "2:9", "out of range (1 to 100)" },
+	{ "health:\n  passive_failures: 1001\n", "2:21",
+	    "out of range (0 to 1000)" },
+	{ "health:\n  interval: 10ms\n", "2:13", "out of range" },
+	{ "health:\n  all_down: maybe\n", "2:13",
+	    "is not one of: fail-closed, fail-open" },
 	{ "workers: 2\nbogus: 1\n", "2:1", "unknown key \"bogus\"" },
 	{ "workers: 2\nworkers: 3\n", "2:1", "duplicate key \"workers\"" },
 	{ "? [a]\n: b\n", "1:3", "keys must be plain names" },

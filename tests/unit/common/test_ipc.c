@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <netinet/in.h>
 
 #include <check.h>
 #include <errno.h>
@@ -256,6 +257,16 @@ static const struct {
 	{ "stats 8",		IPC_STATS, 8, 8, 0, IPC_PEER_MASTER, 0 },
 	{ "health_state",	IPC_HEALTH_STATE, 0, 0, 0, IPC_PEER_WORKER, 0 },
 	{ "health_state 8",	IPC_HEALTH_STATE, 8, 8, 0, IPC_PEER_WORKER, 0 },
+	{ "health_state ok",	IPC_HEALTH_STATE, 48, 48, 0, IPC_PEER_WORKER,
+	    1 },
+	{ "health_state to master", IPC_HEALTH_STATE, 48, 48, 0,
+	    IPC_PEER_MASTER, 0 },
+	{ "health_state fd",	IPC_HEALTH_STATE, 48, 48, 1, IPC_PEER_WORKER,
+	    0 },
+	{ "health_report ok",	IPC_HEALTH_REPORT, 48, 48, 0, IPC_PEER_MASTER,
+	    1 },
+	{ "health_report 49",	IPC_HEALTH_REPORT, 49, 49, 0, IPC_PEER_MASTER,
+	    0 },
 	{ "log_reopen",		IPC_LOG_REOPEN, 0, 0, 1, IPC_PEER_WORKER, 0 },
 	{ "health_report",	IPC_HEALTH_REPORT, 0, 0, 0,
 	    IPC_PEER_MASTER, 0 },
@@ -560,10 +571,16 @@ static const struct {
 	    "allowed towards the worker" },
 	{ IPC_STATS, 16, 0, IPC_PEER_MASTER, NULL },
 	{ IPC_STATS, 17, 0, IPC_PEER_MASTER, "STATS: body length 17" },
-	{ IPC_HEALTH_STATE, 0, 0, IPC_PEER_WORKER, "HEALTH_STATE not yet "
-	    "accepted" },
-	{ IPC_HEALTH_REPORT, 0, 0, IPC_PEER_MASTER, "HEALTH_REPORT not yet "
-	    "accepted" },
+	{ IPC_HEALTH_STATE, 48, 0, IPC_PEER_WORKER, NULL },
+	{ IPC_HEALTH_STATE, 0, 0, IPC_PEER_WORKER, "HEALTH_STATE: body "
+	    "length 0, expected 48" },
+	{ IPC_HEALTH_STATE, 48, 0, IPC_PEER_MASTER, "HEALTH_STATE not "
+	    "allowed towards the master" },
+	{ IPC_HEALTH_REPORT, 48, 0, IPC_PEER_MASTER, NULL },
+	{ IPC_HEALTH_REPORT, 47, 0, IPC_PEER_MASTER, "HEALTH_REPORT: body "
+	    "length 47, expected 48" },
+	{ IPC_HEALTH_REPORT, 48, 1, IPC_PEER_MASTER, "HEALTH_REPORT: "
+	    "unexpected fd" },
 	{ IPC_LOG_REOPEN, 0, 1, IPC_PEER_WORKER, "LOG_REOPEN not yet "
 	    "accepted" },
 	{ 77, 0, 0, IPC_PEER_WORKER, "unknown type 77" },
@@ -588,6 +605,97 @@ START_TEST(test_check)
 		ck_assert_msg(strstr(err, check_cases[_i].err) != NULL,
 		    "\"%s\" lacks \"%s\"", err, check_cases[_i].err);
 	}
+}
+END_TEST
+
+/*
+ * Health bodies: struct ipc_health round trips, and every field the
+ * reader refuses.  <patch> rewrites one u32 of a valid IPv4 body.
+ */
+static const struct {
+	const char	*name;
+	size_t		 at;		/* byte offset of the u32 to patch */
+	uint32_t	 v;
+	int		 ok;
+} health_cases[] = {
+	{ "valid",		0, 4, 1 },
+	{ "family 5",		0, 5, 0 },
+	{ "family 0",		0, 0, 0 },
+	{ "port 0",		4, 0, 0 },
+	{ "port 65536",		4, 65536, 0 },
+	{ "v4 garbage",		12, 1, 0 },
+	{ "v6 accepted",	0, 6, 1 },
+	{ "state 2",		24, 2, 0 },
+	{ "state down",		24, 0, 1 },
+	{ "result max",		28, 7, 0 },
+	{ "result status",	28, 3, 1 },
+	{ "detail any",		32, 0xffffffff, 1 },
+	{ "reserved nonzero",	44, 1, 0 },
+};
+
+START_TEST(test_health_body)
+{
+	struct ipc_writer wr;
+	struct ipc_reader r;
+	struct ipc_health in, out;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&in.addr;
+	struct ipc_msg *m = &msg;
+
+	memset(&in, 0, sizeof(in));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(8080);
+	sin->sin_addr.s_addr = htonl(0x0a000001);
+	in.addrlen = sizeof(*sin);
+	in.state = 1;
+	in.result = 0;
+	in.detail = 200;
+	in.count = 2;
+	in.threshold = 2;
+	ipc_writer_init(&wr);
+	ipc_put_health(&wr, &in);
+	ck_assert_int_eq(wr.bad, 0);
+	ck_assert_uint_eq(wr.len, IPC_HEALTH_LEN);
+	le32(wr.buf + health_cases[_i].at, health_cases[_i].v);
+	memcpy(m->body, wr.buf, wr.len);
+	m->hdr.len = (uint32_t)wr.len;
+	ipc_reader_init(&r, m);
+	if (!health_cases[_i].ok) {
+		ck_assert_int_eq(ipc_get_health(&r, &out), -1);
+		return;
+	}
+	ck_assert_int_eq(ipc_get_health(&r, &out), 0);
+	ck_assert_int_eq(ipc_end(&r), 0);
+	if (health_cases[_i].at == 0 && health_cases[_i].v == 6) {
+		ck_assert_int_eq(out.addr.ss_family, AF_INET6);
+		return;
+	}
+	ck_assert_int_eq(out.addr.ss_family, AF_INET);
+	ck_assert_uint_eq(ntohs(((struct sockaddr_in *)&out.addr)->sin_port),
+	    8080);
+	ck_assert_uint_eq(((struct sockaddr_in *)&out.addr)->sin_addr.s_addr,
+	    htonl(0x0a000001));
+	ck_assert_uint_eq(out.count, 2);
+}
+END_TEST
+
+START_TEST(test_health_body_short)
+{
+	struct ipc_reader r;
+	struct ipc_health out;
+	struct ipc_writer wr;
+	struct ipc_health in;
+
+	memset(&in, 0, sizeof(in));
+	in.addr.ss_family = AF_UNIX;
+	ipc_writer_init(&wr);
+	ipc_put_health(&wr, &in);
+	ck_assert_int_eq(wr.bad, 1);	/* no such family on the wire */
+	memset(msg.body, 0, 48);
+	le32(msg.body, 4);
+	le32(msg.body + 4, 80);
+	msg.hdr.len = 40;
+	ipc_reader_init(&r, &msg);
+	ck_assert_int_eq(ipc_get_health(&r, &out), -1);
 }
 END_TEST
 
@@ -618,6 +726,9 @@ ipc_suite(void)
 	tcase_add_loop_test(tc, test_type_name, 0,
 	    (int)UTIL_NELEM(name_cases));
 	tcase_add_loop_test(tc, test_check, 0, (int)UTIL_NELEM(check_cases));
+	tcase_add_loop_test(tc, test_health_body, 0,
+	    (int)UTIL_NELEM(health_cases));
+	tcase_add_test(tc, test_health_body_short);
 	suite_add_tcase(s, tc);
 	return s;
 }

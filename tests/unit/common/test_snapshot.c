@@ -636,7 +636,7 @@ struct corruption {
 
 #define CORRUPT(name, ...)	static void name(uint8_t *p) { __VA_ARGS__; }
 CORRUPT(c_magic, p[0] = 'X')
-CORRUPT(c_version, wr32(p + H_VERSION, 2))
+CORRUPT(c_version, wr32(p + H_VERSION, 1))
 CORRUPT(c_hdrsize, wr32(p + H_HDRSIZE, 72))
 CORRUPT(c_nsections, wr32(p + H_NSECTIONS, 6))
 CORRUPT(c_flags, wr32(p + H_FLAGS, 1))
@@ -656,11 +656,11 @@ CORRUPT(c_sect_overlap,
     wr32(sect_entry(p, S_BACKENDS) + 8, rd32(sect_entry(p, S_PATHS) + 8)))
 CORRUPT(c_index_not_pow2, wr32(sect_entry(p, S_INDEX) + 4, 3);
     wr32(sect_entry(p, S_INDEX) + 12, 12))
-CORRUPT(c_default_backend, wr32(rec(p, S_META, 64, 0) + 48, 1))
-CORRUPT(c_default_backend_neg, wr32(rec(p, S_META, 64, 0) + 48, 0xfffffffe))
-CORRUPT(c_anyhost_range, wr32(rec(p, S_META, 64, 0) + 52, 3))
-CORRUPT(c_anyhost_named, wr32(rec(p, S_META, 64, 0) + 52, 1))
-CORRUPT(c_default_source, wr32(rec(p, S_META, 64, 0) + 56, 0xfffffff0))
+CORRUPT(c_default_backend, wr32(rec(p, S_META, 72, 0) + 48, 1))
+CORRUPT(c_default_backend_neg, wr32(rec(p, S_META, 72, 0) + 48, 0xfffffffe))
+CORRUPT(c_anyhost_range, wr32(rec(p, S_META, 72, 0) + 52, 3))
+CORRUPT(c_anyhost_named, wr32(rec(p, S_META, 72, 0) + 52, 1))
+CORRUPT(c_default_source, wr32(rec(p, S_META, 72, 0) + 56, 0xfffffff0))
 CORRUPT(c_host_name_ref, wr32(rec(p, S_HOSTS, 24, 1) + 4, 0x10000))
 CORRUPT(c_host_kind, wr32(rec(p, S_HOSTS, 24, 1) + 16, 3))
 CORRUPT(c_host_kind_any, wr32(rec(p, S_HOSTS, 24, 1) + 16, 2))
@@ -722,12 +722,19 @@ CORRUPT(c_index_full, {
 	for (i = 0; i < rd32(e + 4); i++)
 		wr32(sl + i * 4, 1);
 })
-CORRUPT(c_backend_name_ref, wr32(rec(p, S_BACKENDS, 40, 0) + 4, 0xfffff))
-CORRUPT(c_backend_policy, wr32(rec(p, S_BACKENDS, 40, 0) + 16, 6))
-CORRUPT(c_backend_timeout, wr32(rec(p, S_BACKENDS, 40, 0) + 20, 0))
-CORRUPT(c_backend_eps_range, wr32(rec(p, S_BACKENDS, 40, 0) + 32, 3))
-CORRUPT(c_backend_eps_first, wr32(rec(p, S_BACKENDS, 40, 0) + 28, 1))
-CORRUPT(c_backend_eps_short, wr32(rec(p, S_BACKENDS, 40, 0) + 32, 1))
+CORRUPT(c_backend_name_ref, wr32(rec(p, S_BACKENDS, 96, 0) + 4, 0xfffff))
+CORRUPT(c_backend_policy, wr32(rec(p, S_BACKENDS, 96, 0) + 16, 6))
+CORRUPT(c_backend_timeout, wr32(rec(p, S_BACKENDS, 96, 0) + 20, 0))
+CORRUPT(c_backend_eps_range, wr32(rec(p, S_BACKENDS, 96, 0) + 32, 3))
+CORRUPT(c_backend_eps_first, wr32(rec(p, S_BACKENDS, 96, 0) + 28, 1))
+CORRUPT(c_backend_eps_short, wr32(rec(p, S_BACKENDS, 96, 0) + 32, 1))
+CORRUPT(c_backend_hc_mode, wr32(rec(p, S_BACKENDS, 96, 0) + 40, 2))
+CORRUPT(c_backend_hc_interval, wr32(rec(p, S_BACKENDS, 96, 0) + 48, 0))
+CORRUPT(c_backend_hc_rise, wr32(rec(p, S_BACKENDS, 96, 0) + 56, 0))
+CORRUPT(c_backend_hc_expect, wr32(rec(p, S_BACKENDS, 96, 0) + 64, 600))
+CORRUPT(c_backend_hc_path, wr32(rec(p, S_BACKENDS, 96, 0) + 84, 0))
+CORRUPT(c_meta_workers, wr32(rec(p, S_META, 72, 0) + 64, 70000))
+CORRUPT(c_meta_passive, wr32(rec(p, S_META, 72, 0) + 68, 1001))
 CORRUPT(c_endpoint_family, p[rd32(sect_entry(p, S_ENDPOINTS) + 8)] = 5)
 CORRUPT(c_endpoint_v4_garbage,
     p[rd32(sect_entry(p, S_ENDPOINTS) + 8) + 8 + 15] = 1)
@@ -780,6 +787,15 @@ static const struct corruption corruptions[] = {
 	{ "backend endpoints first", c_backend_eps_first, "endpoint range" },
 	{ "backend endpoints short", c_backend_eps_short,
 	    "belong to no backend" },
+	{ "backend health mode", c_backend_hc_mode, "backend 0: bad record" },
+	{ "backend health interval", c_backend_hc_interval,
+	    "backend 0: bad record" },
+	{ "backend health rise", c_backend_hc_rise, "backend 0: bad record" },
+	{ "backend health expect", c_backend_hc_expect,
+	    "backend 0: bad record" },
+	{ "backend health path", c_backend_hc_path, "backend 0: bad record" },
+	{ "meta workers", c_meta_workers, "worker count" },
+	{ "meta passive", c_meta_passive, "passive failures 1001" },
 	{ "endpoint family", c_endpoint_family, "family" },
 	{ "endpoint v4 garbage", c_endpoint_v4_garbage, "garbage" },
 };

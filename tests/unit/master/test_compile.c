@@ -753,22 +753,22 @@ static const struct compile_case cases[] = {
 	    "P / prefix default/web:80 default/by-name\n"
 	    "H classless\n"
 	    "P / prefix default/web:80 default/classless\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
 	{ "class named, no default", "ingressd", build_class_named_nodefault,
 	    "H by-name\n"
 	    "P / prefix default/web:80 default/by-name\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
 	{ "class named, no IngressClass", "ingressd",
 	    build_class_named_noclass,
 	    "H by-name\n"
 	    "P / prefix default/web:80 default/by-name\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
 	{ "class unset", NULL, build_class_unset,
 	    "H classless\n"
 	    "P / prefix default/web:80 default/classless\n"
 	    "H our-controller\n"
 	    "P / prefix default/web:80 default/our-controller\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
 	{ "paths", NULL, build_paths,
 	    "H \n"
 	    "P / exact default/web:80 default/paths\n"
@@ -781,7 +781,7 @@ static const struct compile_case cases[] = {
 	    "P /baz/ exact default/web:80 default/paths\n"
 	    "P /foo exact default/web:80 default/paths\n"
 	    "P /foo prefix default/web:80 default/paths\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
 	    "E Ingress default/paths [paths]: example.com relative: path "
 	    "must start with '/'; rule ignored\n"
 	    "E Ingress default/paths [paths]: example.com/foo (Prefix): "
@@ -792,9 +792,9 @@ static const struct compile_case cases[] = {
 	    "P /api prefix default/api:80 default/young\n"
 	    "P /shared exact ns2/web:80 ns2/a\n"
 	    "P /shared prefix default/web:80 default/z-tie\n"
-	    "B default/api:80 rr 0 0\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
-	    "B ns2/web:80 rr 0 0\n"
+	    "B default/api:80 lr 0 0\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
+	    "B ns2/web:80 lr 0 0\n"
 	    "E Ingress ns2/b [b]: example.com/shared (Prefix): conflicts "
 	    "with Ingress default/z-tie, which is as old and first by "
 	    "namespace/name; ignored\n"
@@ -810,7 +810,7 @@ static const struct compile_case cases[] = {
 	{ "defaultBackend", NULL, build_default_backend,
 	    "H example.com\n"
 	    "P / prefix default/web:80 default/old\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
 	    "D default/web:80 default/old\n"
 	    "E Ingress default/resource [resource]: defaultBackend: "
 	    "resource backends are not supported; ignored\n"
@@ -822,23 +822,23 @@ static const struct compile_case cases[] = {
 	    "P /name prefix default/web:http default/ports\n"
 	    "P /num prefix default/web:80 default/ports\n"
 	    "P /plain prefix default/plain:80 default/ports\n"
-	    "B default/plain:80 rr 0 0 10.1.0.1:5000\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8081\n"
-	    "B default/web:81 rr 0 0 10.0.0.1:9000\n"
-	    "B default/web:http rr 0 0 10.0.0.1:8080,10.0.0.2:8081\n" },
+	    "B default/plain:80 lr 0 0 10.1.0.1:5000\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8081\n"
+	    "B default/web:81 lr 0 0 10.0.0.1:9000\n"
+	    "B default/web:http lr 0 0 10.0.0.1:8080,10.0.0.2:8081\n" },
 	{ "conditions", NULL, build_conditions,
 	    "H \n"
 	    "P / prefix default/web:http default/cond\n"
-	    "B default/web:http rr 0 0 10.0.0.10:8080,10.0.0.1:8080,"
+	    "B default/web:http lr 0 0 10.0.0.10:8080,10.0.0.1:8080,"
 	    "10.0.0.1:8081,[fd00::1]:8080\n" },
 	{ "Endpoints fallback", NULL, build_endpoints_fallback,
 	    "H \n"
 	    "P /legacy prefix default/legacy:80 default/fb\n"
 	    "P /sliced prefix default/sliced:http default/fb\n"
 	    "P /v6 prefix default/v6:80 default/fb\n"
-	    "B default/legacy:80 rr 0 0 10.0.1.1:8081,10.0.1.2:8080\n"
-	    "B default/sliced:http rr 0 0\n"
-	    "B default/v6:80 rr 0 0 [2001:db8::5]:8080\n" },
+	    "B default/legacy:80 lr 0 0 10.0.1.1:8081,10.0.1.2:8080\n"
+	    "B default/sliced:http lr 0 0\n"
+	    "B default/v6:80 lr 0 0 [2001:db8::5]:8080\n" },
 	{ "unresolved", NULL, build_unresolved,
 	    "H example.com\n"
 	    "P /ext prefix default/ext:80 default/bad\n"
@@ -846,11 +846,11 @@ static const struct compile_case cases[] = {
 	    "P /noname exact default/web:grpc default/bad\n"
 	    "P /noport prefix default/web:8080 default/bad\n"
 	    "P /ok prefix default/web:80 default/bad\n"
-	    "B default/ext:80 rr 0 0\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
-	    "B default/web:8080 rr 0 0\n"
-	    "B default/web:grpc rr 0 0\n"
-	    "B ns2/web:80 rr 0 0\n"
+	    "B default/ext:80 lr 0 0\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
+	    "B default/web:8080 lr 0 0\n"
+	    "B default/web:grpc lr 0 0\n"
+	    "B ns2/web:80 lr 0 0\n"
 	    "E Ingress ns2/missing [missing]: example.com/missing (Prefix): "
 	    "service ns2/web not found; answering 503\n"
 	    "E Ingress default/bad [bad]: example.com/gone: resource "
@@ -876,20 +876,20 @@ static const struct compile_case cases[] = {
 	    "P /nope prefix default/db:8080 default/ext\n"
 	    "P /slow prefix default/slow:80 default/ext\n"
 	    "P /web prefix default/web:80 default/ext\n"
-	    "B default/bare:5432 rr 0 0 192.0.2.10:5432,192.0.2.9:5432,"
+	    "B default/bare:5432 lr 0 0 192.0.2.10:5432,192.0.2.9:5432,"
 	    "[2001:db8::7]:5432\n"
-	    "B default/bare:pg rr 0 0\n"
-	    "B default/db:8080 rr 0 0\n"
-	    "B default/db:9000 rr 0 0 192.0.2.10:9000,192.0.2.9:9000,"
+	    "B default/bare:pg lr 0 0\n"
+	    "B default/db:8080 lr 0 0\n"
+	    "B default/db:9000 lr 0 0 192.0.2.10:9000,192.0.2.9:9000,"
 	    "[2001:db8::7]:9000\n"
-	    "B default/db:http rr 0 0 192.0.2.10:80,192.0.2.9:80,"
+	    "B default/db:http lr 0 0 192.0.2.10:80,192.0.2.9:80,"
 	    "[2001:db8::7]:80\n"
-	    "B default/empty:80 rr 0 0\n"
-	    "B default/gone:80 rr 0 0\n"
-	    "B default/lit4:80 rr 0 0 192.0.2.50:80\n"
-	    "B default/lit6:https rr 0 0 [2001:db8::50]:443\n"
-	    "B default/slow:80 rr 0 0\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
+	    "B default/empty:80 lr 0 0\n"
+	    "B default/gone:80 lr 0 0\n"
+	    "B default/lit4:80 lr 0 0 192.0.2.50:80\n"
+	    "B default/lit6:https lr 0 0 [2001:db8::50]:443\n"
+	    "B default/slow:80 lr 0 0\n"
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n"
 	    "E Ingress default/ext [ext]: ext.example/nope (Prefix): "
 	    "service default/db has no port 8080; answering 503\n"
 	    "E Ingress default/ext [ext]: ext.example/gone (Prefix): "
@@ -912,17 +912,18 @@ static const struct compile_case cases[] = {
 	    "P / prefix default/web:80 default/same\n"
 	    "H d.example\n"
 	    "P / prefix default/slow:80 default/plain\n"
-	    "B default/api:80 rr 0 500\n"
+	    "B default/api:80 lr 0 500\n"
 	    "B default/slow:80 rr 0 0\n"
 	    "B default/web:80 lr 2000 90000 10.0.0.1:8080,10.0.0.2:8080\n"
 	    "E Ingress default/broken [broken]: annotation "
 	    "ingressd.io/load-balance: unknown policy \"random\" "
-	    "(round-robin, least-request); round-robin applies\n"
+	    "(round-robin, least-request, hash-source, hash-header:NAME, "
+	    "hash-cookie:NAME, sticky-cookie[:NAME]); least-request applies\n"
 	    "E Ingress default/broken [broken]: annotation "
 	    "ingressd.io/connect-timeout: invalid duration \"soon\" "
 	    "(e.g. \"5s\", \"500ms\"); the global timeout applies\n"
 	    "E Ingress default/broken [broken]: backend default/web:80: "
-	    "load-balance and timeout annotations differ from those of "
+	    "load-balance, timeout and health annotations differ from those of "
 	    "the older Ingress default/tuned, which apply\n"
 	    "E Ingress default/plain [plain]: annotation "
 	    "ingressd.io/response-timeout: invalid duration \"31d\" "
@@ -930,7 +931,7 @@ static const struct compile_case cases[] = {
 	{ "tls ignored", NULL, build_tls_ignored,
 	    "H example.com\n"
 	    "P / prefix default/web:80 default/tls\n"
-	    "B default/web:80 rr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
+	    "B default/web:80 lr 0 0 10.0.0.1:8080,10.0.0.2:8080\n" },
 };
 
 /* Insertion orders: as built, reversed, and a stride through the list. */
@@ -1021,6 +1022,205 @@ START_TEST(test_empty_and_settings)
 	ck_assert_ptr_null(res.errors);
 	compile_result_free(&res);
 	compile_result_free(NULL);
+	store_free(st);
+}
+END_TEST
+
+/*
+ * Health settings: config defaults for a backend without annotations,
+ * each ingressd.io/health-* annotation over them, bad values reported
+ * with the default kept.
+ */
+START_TEST(test_health_annotations)
+{
+	struct compile_options opt;
+	struct compile_result res;
+	const struct route_backend *b;
+	struct objs os;
+	struct store *st;
+	struct obj *o;
+	size_t i;
+
+	memset(&os, 0, sizeof(os));
+	web(&os);
+	svc_port(svc(&os, "default", "api"), "http", 80);
+	svc_port(svc(&os, "default", "bad"), "http", 80);
+	o = ing(&os, "default", "plain", 1, NULL);
+	path(o, "a.example", "/", OBJ_PATH_PREFIX, "web", "80");
+	o = ing(&os, "default", "tuned", 2, NULL);
+	ann(o, "ingressd.io/health-path", "/healthz");
+	ann(o, "ingressd.io/health-port", "9090");
+	ann(o, "ingressd.io/health-host", "api.internal");
+	ann(o, "ingressd.io/health-interval", "500ms");
+	ann(o, "ingressd.io/health-timeout", "250ms");
+	ann(o, "ingressd.io/health-rise", "4");
+	ann(o, "ingressd.io/health-fall", "5");
+	ann(o, "ingressd.io/health-expect", "204");
+	path(o, "b.example", "/", OBJ_PATH_PREFIX, "api", "80");
+	o = ing(&os, "default", "broken", 3, NULL);
+	ann(o, "ingressd.io/health-mode", "udp");
+	ann(o, "ingressd.io/health-path", "healthz");
+	ann(o, "ingressd.io/health-port", "0");
+	ann(o, "ingressd.io/health-host", "a b");
+	ann(o, "ingressd.io/health-rise", "x");
+	ann(o, "ingressd.io/health-expect", "500-200");
+	ann(o, "ingressd.io/health-interval", "often");
+	path(o, "c.example", "/", OBJ_PATH_PREFIX, "bad", "80");
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	memset(&opt, 0, sizeof(opt));
+	opt.health.mode = ROUTE_HEALTH_TCP;
+	opt.health.interval_ms = 2000;
+	opt.health.timeout_ms = 1000;
+	opt.health.rise = 2;
+	opt.health.fall = 3;
+	opt.health.expect_lo = 200;
+	opt.health.expect_hi = 399;
+	opt.health.all_down = ROUTE_ALL_DOWN_FAIL_OPEN;
+	opt.health.path = "/";
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+	ck_assert_uint_eq(res.rt.nbackends, 3);
+	/* Sorted by name: api, bad, web. */
+	b = &res.rt.backends[0];
+	ck_assert_str_eq(b->name, "default/api:80");
+	ck_assert_uint_eq(b->health.mode, ROUTE_HEALTH_HTTP);
+	ck_assert_str_eq(b->health.path, "/healthz");
+	ck_assert_str_eq(b->health.host, "api.internal");
+	ck_assert_uint_eq(b->health.port, 9090);
+	ck_assert_uint_eq(b->health.interval_ms, 500);
+	ck_assert_uint_eq(b->health.timeout_ms, 250);
+	ck_assert_uint_eq(b->health.rise, 4);
+	ck_assert_uint_eq(b->health.fall, 5);
+	ck_assert_uint_eq(b->health.expect_lo, 204);
+	ck_assert_uint_eq(b->health.expect_hi, 204);
+	ck_assert_uint_eq(b->health.all_down, ROUTE_ALL_DOWN_FAIL_OPEN);
+	for (i = 1; i < 3; i++) {
+		b = &res.rt.backends[i];
+		ck_assert_uint_eq(b->health.mode, ROUTE_HEALTH_TCP);
+		ck_assert_str_eq(b->health.path, "/");
+		ck_assert_ptr_null(b->health.host);
+		ck_assert_uint_eq(b->health.port, 0);
+		ck_assert_uint_eq(b->health.interval_ms, 2000);
+		ck_assert_uint_eq(b->health.rise, 2);
+		ck_assert_uint_eq(b->health.expect_lo, 200);
+		ck_assert_uint_eq(b->health.expect_hi, 399);
+	}
+	/* Seven bad annotations, seven errors, all on "broken". */
+	ck_assert_uint_eq(res.nerrors, 7);
+	for (i = 0; i < res.nerrors; i++) {
+		ck_assert_str_eq(res.errors[i].object,
+		    "Ingress default/broken");
+		ck_assert_ptr_nonnull(strstr(res.errors[i].reason,
+		    "ingressd.io/health-"));
+	}
+	compile_result_free(&res);
+	store_free(st);
+}
+END_TEST
+
+/*
+ * Health annotations on a Service apply to its backends; the Ingress's
+ * override them key by key; a bad one is reported with the Service.
+ */
+START_TEST(test_health_service_annotations)
+{
+	struct compile_options opt;
+	struct compile_result res;
+	const struct route_backend *b;
+	struct objs os;
+	struct store *st;
+	struct obj *o, *sv;
+	size_t i;
+
+	memset(&os, 0, sizeof(os));
+	web(&os);
+	sv = svc(&os, "default", "api");
+	svc_port(sv, "http", 80);
+	ann(sv, "ingressd.io/health-path", "/ready");
+	ann(sv, "ingressd.io/health-fall", "7");
+	ann(sv, "ingressd.io/health-rise", "zero");
+	o = ing(&os, "default", "a", 1, NULL);
+	ann(o, "ingressd.io/health-fall", "4");
+	path(o, "a.example", "/", OBJ_PATH_PREFIX, "api", "80");
+	path(o, "a.example", "/web", OBJ_PATH_PREFIX, "web", "80");
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	memset(&opt, 0, sizeof(opt));
+	opt.health.rise = 2;
+	opt.health.fall = 3;
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+	ck_assert_uint_eq(res.rt.nbackends, 2);
+	b = &res.rt.backends[0];
+	ck_assert_str_eq(b->name, "default/api:80");
+	ck_assert_uint_eq(b->health.mode, ROUTE_HEALTH_HTTP);
+	ck_assert_str_eq(b->health.path, "/ready");
+	ck_assert_uint_eq(b->health.fall, 4);
+	ck_assert_uint_eq(b->health.rise, 2);
+	b = &res.rt.backends[1];
+	ck_assert_ptr_null(b->health.path);
+	ck_assert_uint_eq(b->health.fall, 4);
+	ck_assert_uint_eq(res.nerrors, 1);
+	ck_assert_ptr_nonnull(strstr(res.errors[0].reason,
+	    "Service default/api: annotation ingressd.io/health-rise"));
+	compile_result_free(&res);
+	store_free(st);
+}
+END_TEST
+
+/* ingressd.io/load-balance: every policy, its argument, bad values. */
+static const struct {
+	const char	*value;
+	uint32_t	 policy;
+	const char	*arg;
+	int		 error;
+} policy_cases[] = {
+	{ NULL, ROUTE_POLICY_LEAST_REQUEST, NULL, 0 },
+	{ "round-robin", ROUTE_POLICY_ROUND_ROBIN, NULL, 0 },
+	{ "least-request", ROUTE_POLICY_LEAST_REQUEST, NULL, 0 },
+	{ "hash-source", ROUTE_POLICY_HASH_SOURCE, NULL, 0 },
+	{ "hash-header:X-User", ROUTE_POLICY_HASH_HEADER, "X-User", 0 },
+	{ "hash-cookie:sid", ROUTE_POLICY_HASH_COOKIE, "sid", 0 },
+	{ "sticky-cookie", ROUTE_POLICY_STICKY_COOKIE, NULL, 0 },
+	{ "sticky-cookie:route", ROUTE_POLICY_STICKY_COOKIE, "route", 0 },
+	{ "hash-header", ROUTE_POLICY_LEAST_REQUEST, NULL, 1 },
+	{ "hash-header:", ROUTE_POLICY_LEAST_REQUEST, NULL, 1 },
+	{ "hash-header:a b", ROUTE_POLICY_LEAST_REQUEST, NULL, 1 },
+	{ "hash-source:x", ROUTE_POLICY_LEAST_REQUEST, NULL, 1 },
+	{ "random", ROUTE_POLICY_LEAST_REQUEST, NULL, 1 },
+};
+
+START_TEST(test_policies)
+{
+	struct compile_options opt;
+	struct compile_result res;
+	const struct route_backend *b;
+	struct objs os;
+	struct store *st;
+	struct obj *o;
+	size_t i;
+
+	memset(&os, 0, sizeof(os));
+	web(&os);
+	o = ing(&os, "default", "lb", 1, NULL);
+	if (policy_cases[_i].value != NULL)
+		ann(o, "ingressd.io/load-balance", policy_cases[_i].value);
+	path(o, "a.example", "/", OBJ_PATH_PREFIX, "web", "80");
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	memset(&opt, 0, sizeof(opt));
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+	ck_assert_uint_eq(res.rt.nbackends, 1);
+	b = &res.rt.backends[0];
+	ck_assert_uint_eq(b->policy, policy_cases[_i].policy);
+	if (policy_cases[_i].arg == NULL)
+		ck_assert_ptr_null(b->policy_arg);
+	else
+		ck_assert_str_eq(b->policy_arg, policy_cases[_i].arg);
+	ck_assert_uint_eq(res.nerrors, (size_t)policy_cases[_i].error);
+	compile_result_free(&res);
 	store_free(st);
 }
 END_TEST
@@ -1141,8 +1341,8 @@ START_TEST(test_external_no_callback)
 	    "H \n"
 	    "P /db prefix default/db:http default/w\n"
 	    "P /lit prefix default/lit:80 default/w\n"
-	    "B default/db:http rr 0 0\n"
-	    "B default/lit:80 rr 0 0 192.0.2.50:80\n");
+	    "B default/db:http lr 0 0\n"
+	    "B default/lit:80 lr 0 0 192.0.2.50:80\n");
 	free(got);
 	compile_result_free(&res);
 	store_free(st);
@@ -1159,6 +1359,10 @@ compile_suite(void)
 	    (int)(UTIL_NELEM(cases) * NORDERS));
 	tcase_add_test(tc, test_empty_and_settings);
 	tcase_add_test(tc, test_idempotent);
+	tcase_add_test(tc, test_health_annotations);
+	tcase_add_test(tc, test_health_service_annotations);
+	tcase_add_loop_test(tc, test_policies, 0,
+	    (int)UTIL_NELEM(policy_cases));
 	tcase_add_test(tc, test_external_names);
 	tcase_add_test(tc, test_external_no_callback);
 	suite_add_tcase(s, tc);

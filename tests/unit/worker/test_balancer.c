@@ -250,7 +250,7 @@ snap_pick(const struct snapshot *s)
 	struct balancer_pick p;
 
 	find_web(s, &b);
-	ck_assert_int_eq(balancer_pick(s, &b, NULL, 0, &p), 0);
+	ck_assert_int_eq(balancer_pick(s, &b, NULL, NULL, 0, &p), 0);
 	balancer_done(&p);
 	return (int)p.index;
 }
@@ -291,6 +291,194 @@ START_TEST(test_snapshot_swap)
 }
 END_TEST
 
+/*
+ * Least request, two choices: with requests never finishing, the loads
+ * stay within one of each other (a third endpoint twice as heavy gets
+ * about twice the requests), and an endpoint with requests stuck in
+ * flight gets few new ones.
+ */
+START_TEST(test_least_request)
+{
+	const uint32_t w[3] = { 1, 1, 2 };
+	const uint32_t w4[4] = { 1, 1, 1, 1 };
+	struct balancer_pick p;
+	uint32_t count[4] = { 0 };
+	int i;
+
+	balancer_reset();
+	for (i = 0; i < 400; i++) {
+		ck_assert_int_eq(balancer_pick_policy(5, 1,
+		    ROUTE_POLICY_LEAST_REQUEST, w, 3, NULL, 0, &p), 0);
+		count[p.index]++;
+	}
+	/* Never released: in flight == count; per weight within ~1. */
+	ck_assert_int_le(abs((int)count[0] - (int)count[1]), 2);
+	ck_assert_int_le(abs((int)count[2] - 2 * (int)count[0]), 6);
+	/* Endpoint 0 has 100 stuck requests; others finish at once. */
+	balancer_reset();
+	memset(count, 0, sizeof(count));
+	for (i = 0; i < 100; i++) {
+		balancer_pick_policy(6, 1, ROUTE_POLICY_ROUND_ROBIN, w4, 4,
+		    (const uint32_t []){ 1, 2, 3 }, 3, &p);
+		ck_assert_uint_eq(p.index, 0);
+	}
+	for (i = 0; i < 1000; i++) {
+		ck_assert_int_eq(balancer_pick_policy(6, 1,
+		    ROUTE_POLICY_LEAST_REQUEST, w4, 4, NULL, 0, &p), 0);
+		count[p.index]++;
+		if (p.index != 0)
+			balancer_done(&p);
+	}
+	/* Chosen only when both draws are endpoint 0: never (distinct). */
+	ck_assert_uint_eq(count[0], 0);
+	ck_assert_uint_gt(count[1], 250);
+	ck_assert_uint_gt(count[2], 250);
+	ck_assert_uint_gt(count[3], 250);
+	/* Sequential requests (all ties): spread by weight, not chance. */
+	balancer_reset();
+	memset(count, 0, sizeof(count));
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_eq(balancer_pick_policy(8, 1,
+		    ROUTE_POLICY_LEAST_REQUEST, w4, 2, NULL, 0, &p), 0);
+		count[p.index]++;
+		balancer_done(&p);
+	}
+	ck_assert_uint_eq(count[0], 10);
+	ck_assert_uint_eq(count[1], 10);
+	memset(count, 0, sizeof(count));
+	for (i = 0; i < 400; i++) {
+		ck_assert_int_eq(balancer_pick_policy(9, 1,
+		    ROUTE_POLICY_LEAST_REQUEST, w, 3, NULL, 0, &p), 0);
+		count[p.index]++;
+		balancer_done(&p);
+	}
+	ck_assert_uint_ge(count[0], 80);
+	ck_assert_uint_ge(count[1], 80);
+	ck_assert_uint_ge(count[2], 160);
+	/* A switch to round-robin starts its weights afresh. */
+	for (i = 0, count[3] = 0; i < 4; i++) {
+		balancer_pick_policy(9, 1, ROUTE_POLICY_ROUND_ROBIN, w, 3,
+		    NULL, 0, &p);
+		count[3] += p.index == 2;
+		balancer_done(&p);
+	}
+	ck_assert_uint_eq(count[3], 2);
+	/* Exclusions hold. */
+	balancer_pick_policy(6, 1, ROUTE_POLICY_ROUND_ROBIN, w4, 4, NULL, 0,
+	    &p);
+	ck_assert_int_eq(balancer_pick_policy(6, 1,
+	    ROUTE_POLICY_LEAST_REQUEST, w4, 4, (const uint32_t []){ 0, 1, 3 },
+	    3, &p), 0);
+	ck_assert_uint_eq(p.index, 2);
+	ck_assert_int_eq(balancer_pick_policy(6, 1,
+	    ROUTE_POLICY_LEAST_REQUEST, w4, 4,
+	    (const uint32_t []){ 0, 1, 2, 3 }, 4, &p), -1);
+	balancer_reset();
+}
+END_TEST
+
+/*
+ * Consistent hashing (rendezvous): removing one of N endpoints moves only
+ * the keys it had (about 1/N), adding one moves about 1/(N+1), all to
+ * it; a skipped endpoint's keys go elsewhere, the rest stay.
+ */
+START_TEST(test_hash_remap)
+{
+	enum { N = 10, KEYS = 20000 };
+	uint64_t ids[N + 1];
+	uint32_t skip[1];
+	int i, k, a, b, moved, count[N + 1];
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(8080);
+	for (i = 0; i <= N; i++) {
+		sin.sin_addr.s_addr = htonl(0x0a000001 + i);
+		ids[i] = balancer_endpoint_id((struct sockaddr *)&sin);
+	}
+	memset(count, 0, sizeof(count));
+	for (k = 0; k < KEYS; k++)
+		count[balancer_hrw(ids, N, (uint64_t)k * 0x9e3779b97f4a7c15ULL,
+		    NULL, 0)]++;
+	for (i = 0; i < N; i++)
+		ck_assert_msg(count[i] > KEYS / N * 8 / 10 &&
+		    count[i] < KEYS / N * 12 / 10, "endpoint %d: %d keys", i,
+		    count[i]);
+	/* Remove endpoint 3 (skip it): only its keys move. */
+	skip[0] = 3;
+	for (k = 0, moved = 0; k < KEYS; k++) {
+		a = balancer_hrw(ids, N, (uint64_t)k * 0x9e3779b97f4a7c15ULL,
+		    NULL, 0);
+		b = balancer_hrw(ids, N, (uint64_t)k * 0x9e3779b97f4a7c15ULL,
+		    skip, 1);
+		ck_assert_int_ne(b, 3);
+		if (a != b) {
+			ck_assert_int_eq(a, 3);
+			moved++;
+		}
+	}
+	ck_assert_msg(moved > KEYS / N * 8 / 10 && moved < KEYS / N * 12 / 10,
+	    "removing 1 of %d moved %d of %d keys", N, moved, KEYS);
+	/* Add an eleventh: about 1/11 move, all to it. */
+	for (k = 0, moved = 0; k < KEYS; k++) {
+		a = balancer_hrw(ids, N, (uint64_t)k * 0x9e3779b97f4a7c15ULL,
+		    NULL, 0);
+		b = balancer_hrw(ids, N + 1, (uint64_t)k *
+		    0x9e3779b97f4a7c15ULL, NULL, 0);
+		if (a != b) {
+			ck_assert_int_eq(b, N);
+			moved++;
+		}
+	}
+	ck_assert_msg(moved > KEYS / (N + 1) * 8 / 10 &&
+	    moved < KEYS / (N + 1) * 12 / 10,
+	    "adding an endpoint to %d moved %d of %d keys", N, moved, KEYS);
+	/* Everything skipped: none. */
+	ck_assert_int_eq(balancer_hrw(ids, 1, 7, (const uint32_t []){ 0 }, 1),
+	    -1);
+	balancer_reset();
+}
+END_TEST
+
+/* The retry budget: a burst, then 20% of requests plus 3 per second. */
+START_TEST(test_retry_budget)
+{
+	const uint32_t w[2] = { 1, 1 };
+	struct balancer_pick p;
+	double t = 100.0;
+	int i, ok;
+
+	balancer_reset();
+	ck_assert_int_eq(balancer_pick_weights(77, 1, w, 2, NULL, 0, &p), 0);
+	/* A full bucket at first. */
+	for (i = 0, ok = 0; i < 100; i++)
+		ok += balancer_budget_retry(&p, t) == 0;
+	ck_assert_int_eq(ok, (int)BALANCER_RETRY_BURST);
+	/* 100 requests earn 20 retries (the bucket holds 10). */
+	for (i = 0; i < 100; i++)
+		balancer_budget_request(&p, t);
+	for (i = 0, ok = 0; i < 100; i++)
+		ok += balancer_budget_retry(&p, t) == 0;
+	ck_assert_int_eq(ok, 10);
+	for (i = 0; i < 40; i++)
+		balancer_budget_request(&p, t);
+	for (i = 0, ok = 0; i < 100; i++)
+		ok += balancer_budget_retry(&p, t) == 0;
+	ck_assert_int_eq(ok, 8);
+	/* Time earns 3 per second. */
+	t += 2.0;
+	for (i = 0, ok = 0; i < 100; i++)
+		ok += balancer_budget_retry(&p, t) == 0;
+	ck_assert_int_eq(ok, 6);
+	/* An unknown backend has no budget. */
+	p.key = 12345;
+	ck_assert_int_eq(balancer_budget_retry(&p, t), -1);
+	balancer_budget_request(&p, t);
+	balancer_reset();
+}
+END_TEST
+
 static Suite *
 balancer_suite(void)
 {
@@ -305,6 +493,9 @@ balancer_suite(void)
 	tcase_add_test(tc, test_inflight);
 	tcase_add_test(tc, test_many_backends);
 	tcase_add_test(tc, test_snapshot_swap);
+	tcase_add_test(tc, test_retry_budget);
+	tcase_add_test(tc, test_least_request);
+	tcase_add_test(tc, test_hash_remap);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,201 @@
+/*
+ * healthtab: endpoints that are down, as the probing workers report them
+ * (see healthtab.h).  Runs in the master.  Reports come from workers,
+ * which are untrusted: ipc_get_health() validated the fields, and nothing
+ * here trusts more than that (an unknown endpoint is kept and named as
+ * such).
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hcheck.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/routes.h"
+#include "common/util.h"
+#include "master/healthtab.h"
+
+static int
+healthtab_same(const struct sockaddr *a, const struct sockaddr *b)
+{
+	const struct sockaddr_in *a4, *b4;
+	const struct sockaddr_in6 *a6, *b6;
+
+	if (a->sa_family != b->sa_family)
+		return 0;
+	if (a->sa_family == AF_INET) {
+		a4 = (const struct sockaddr_in *)(const void *)a;
+		b4 = (const struct sockaddr_in *)(const void *)b;
+		return a4->sin_port == b4->sin_port &&
+		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		a6 = (const struct sockaddr_in6 *)(const void *)a;
+		b6 = (const struct sockaddr_in6 *)(const void *)b;
+		return a6->sin6_port == b6->sin6_port &&
+		    memcmp(&a6->sin6_addr, &b6->sin6_addr, 16) == 0;
+	}
+	return 0;
+}
+
+static ssize_t
+healthtab_index(const struct healthtab *t, const struct sockaddr *sa)
+{
+	size_t i;
+
+	for (i = 0; i < t->ndown; i++)
+		if (healthtab_same((const struct sockaddr *)&t->down[i].addr,
+		    sa))
+			return (ssize_t)i;
+	return -1;
+}
+
+const struct ipc_health *
+healthtab_find(const struct healthtab *t, const struct sockaddr *sa)
+{
+	ssize_t i;
+
+	if ((i = healthtab_index(t, sa)) == -1)
+		return NULL;
+	return &t->down[i];
+}
+
+size_t
+healthtab_available(const struct healthtab *t, const struct route_backend *b)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->nendpoints; i++)
+		if (healthtab_find(t, (const struct sockaddr *)
+		    &b->endpoints[i].addr) == NULL)
+			n++;
+	return n;
+}
+
+static int
+healthtab_has(const struct route_backend *b, const struct sockaddr *sa)
+{
+	size_t i;
+
+	for (i = 0; i < b->nendpoints; i++)
+		if (healthtab_same((const struct sockaddr *)
+		    &b->endpoints[i].addr, sa))
+			return 1;
+	return 0;
+}
+
+/*
+ * Logs the transition of <h> once, with the first backend that has it,
+ * and says so when it empties (or refills) one of its backends.
+ */
+static void
+healthtab_log(const struct healthtab *t, const struct ipc_health *h,
+    const struct route_table *rt)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&h->addr;
+	const struct route_backend *b;
+	const char *name = NULL;
+	char addr[UTIL_ADDRSTRLEN], why[128];
+	size_t i, avail;
+
+	util_format_sockaddr(sa, addr, sizeof(addr));
+	for (i = 0; rt != NULL && i < rt->nbackends && name == NULL; i++)
+		if (healthtab_has(&rt->backends[i], sa))
+			name = rt->backends[i].name;
+	hc_describe(h->result, h->detail, why, sizeof(why));
+	if (h->state == HC_DOWN)
+		log_warnx("endpoint %s of %s is DOWN: %s (%u/%u)", addr,
+		    name != NULL ? name : "no backend", why, h->count,
+		    h->threshold);
+	else
+		log_info("endpoint %s of %s is UP: %s (%u/%u)", addr,
+		    name != NULL ? name : "no backend", why, h->count,
+		    h->threshold);
+	for (i = 0; rt != NULL && i < rt->nbackends; i++) {
+		b = &rt->backends[i];
+		if (!healthtab_has(b, sa))
+			continue;
+		avail = healthtab_available(t, b);
+		if (h->state == HC_DOWN && avail == 0)
+			log_warnx("backend %s: all %zu endpoint(s) down, %s",
+			    b->name, b->nendpoints, b->health.all_down ==
+			    ROUTE_ALL_DOWN_FAIL_OPEN ? "failing open (using "
+			    "them all)" : "failing closed (503)");
+		else if (h->state == HC_UP && avail == 1)
+			log_info("backend %s: endpoint %s back, no longer all "
+			    "down", b->name, addr);
+	}
+}
+
+int
+healthtab_report(struct healthtab *t, const struct ipc_health *h,
+    const struct route_table *rt)
+{
+	struct ipc_health *nd;
+	ssize_t i;
+	size_t ncap;
+
+	i = healthtab_index(t, (const struct sockaddr *)&h->addr);
+	if (h->state == HC_DOWN) {
+		if (i != -1) {
+			t->down[i] = *h;	/* newer reason */
+			return 0;
+		}
+		if (t->ndown == t->cap) {
+			ncap = t->cap == 0 ? 16 : t->cap * 2;
+			if ((nd = reallocarray(t->down, ncap,
+			    sizeof(*nd))) == NULL) {
+				log_warn("health table");
+				return -1;
+			}
+			t->down = nd;
+			t->cap = ncap;
+		}
+		t->down[t->ndown++] = *h;
+	} else {
+		if (i == -1)
+			return 0;
+		t->down[i] = t->down[--t->ndown];
+	}
+	healthtab_log(t, h, rt);
+	return 1;
+}
+
+void
+healthtab_prune(struct healthtab *t, const struct route_table *rt,
+    void (*gone)(void *, const struct ipc_health *), void *arg)
+{
+	struct ipc_health h;
+	size_t i, j;
+
+	for (i = 0; i < t->ndown;) {
+		for (j = 0; j < rt->nbackends; j++)
+			if (healthtab_has(&rt->backends[j],
+			    (const struct sockaddr *)&t->down[i].addr))
+				break;
+		if (j < rt->nbackends) {
+			i++;
+			continue;
+		}
+		h = t->down[i];
+		t->down[i] = t->down[--t->ndown];
+		h.state = HC_UP;
+		h.result = HC_OK;
+		h.detail = 0;
+		if (gone != NULL)
+			gone(arg, &h);
+	}
+}
+
+void
+healthtab_free(struct healthtab *t)
+{
+	free(t->down);
+	memset(t, 0, sizeof(*t));
+}
