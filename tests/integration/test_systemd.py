@@ -129,6 +129,23 @@ def test_ready_reloading_stopping(ingressd, backend, notify):
     assert n.count("READY", since=s) == 0
 
 
+def test_refused_reload_is_ready_again(ingressd, backend, notify):
+    """A configuration with errors on SIGHUP: RELOADING=1, then READY=1
+    for the configuration that keeps running."""
+    b = backend("app")
+    n = notify()
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
+    n.wait("READY")
+    d.write_config("listen: {http: [}\n")
+    since = len(n.poll())
+    d.signal(signal.SIGHUP)
+    r = n.wait("RELOADING", since=since)
+    ready = n.wait("READY", since=r + 1)
+    d.wait_log(r"reload failed")
+    assert n.msgs[ready][1]["STATUS"] == "serving generation 1, 2 workers"
+    assert get(d.port, "app.test").status == 200
+
+
 def test_abstract_socket(ingressd, backend, notify):
     b = backend("app")
     n = notify(abstract=True)
