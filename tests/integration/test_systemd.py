@@ -174,8 +174,10 @@ def test_watchdog_pings(ingressd, backend, notify):
     n = notify(watchdog_usec=200000)        # a ping every 100 ms
     d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
     n.wait("READY")
-    wait_until(lambda: n.count("WATCHDOG") >= 5, what="5 watchdog pings")
-    t = [ts for ts, kv in n.msgs if "WATCHDOG" in kv]
-    gaps = [y - x for x, y in zip(t, t[1:])]
-    assert min(gaps) > 0.05, gaps
+    wait_until(lambda: n.count("WATCHDOG") >= 2, what="watchdog pings")
+    # About 10 a second: neither missing nor flooding.
+    before = n.count("WATCHDOG")
+    time.sleep(2)
+    pings = n.count("WATCHDOG") - before
+    assert 8 <= pings <= 30, pings
     assert get(d.port, "app.test").status == 200

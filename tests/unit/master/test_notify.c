@@ -136,13 +136,13 @@ START_TEST(ready_waits_for_applied)
 	ck_assert(notify_active());
 	ck_assert_ptr_null(getenv("NOTIFY_SOCKET"));
 	ck_assert_int_eq(expect("STATUS=applying generation 1, 2 workers",
-	    buf, sizeof(buf), 2), 0);
+	    buf, sizeof(buf), 5), 0);
 	ck_assert_ptr_null(strstr(buf, "READY=1"));
 	spin(0.05);
 	ck_assert_int_eq(recv_msg(buf, sizeof(buf), 0), -1);	/* no change */
 
 	fake.applied = 1;
-	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 2), 0);
+	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 5), 0);
 	ck_assert_ptr_nonnull(strstr(buf,
 	    "STATUS=serving generation 1, 2 workers\n"));
 	ck_assert_ptr_null(strstr(buf, "MAINPID="));
@@ -150,7 +150,7 @@ START_TEST(ready_waits_for_applied)
 	/* A new generation applied: STATUS only, READY=1 is not repeated. */
 	fake.generation = 2;
 	ck_assert_int_eq(expect("STATUS=serving generation 2", buf,
-	    sizeof(buf), 2), 0);
+	    sizeof(buf), 5), 0);
 	ck_assert_ptr_null(strstr(buf, "READY=1"));
 }
 END_TEST
@@ -163,10 +163,10 @@ START_TEST(no_routes_ready_once_workers_run)
 	fake.applied = 1;
 	fake.workers = 0;
 	ck_assert_int_eq(notify_open(loop, fake_state, &fake, 0), 0);
-	ck_assert_int_eq(expect("STATUS=", buf, sizeof(buf), 2), 0);
+	ck_assert_int_eq(expect("STATUS=", buf, sizeof(buf), 5), 0);
 	ck_assert_ptr_null(strstr(buf, "READY=1"));
 	fake.workers = 3;
-	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 2), 0);
+	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 5), 0);
 	ck_assert_ptr_nonnull(strstr(buf, "generation 0, 3 workers"));
 }
 END_TEST
@@ -181,7 +181,7 @@ START_TEST(reload_then_ready_then_stopping)
 	fake.applied = 1;
 	fake.workers = 1;
 	ck_assert_int_eq(notify_open(loop, fake_state, &fake, 0), 0);
-	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 2), 0);
+	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 5), 0);
 
 	notify_reloading();
 	ck_assert_int_eq(recv_msg(buf, sizeof(buf), 1000), 0);
@@ -193,10 +193,10 @@ START_TEST(reload_then_ready_then_stopping)
 	fake.generation = 2;
 	fake.applied = 0;
 	ck_assert_int_eq(expect("STATUS=applying generation 2", buf,
-	    sizeof(buf), 2), 0);
+	    sizeof(buf), 5), 0);
 	ck_assert_ptr_null(strstr(buf, "READY=1"));
 	fake.applied = 1;
-	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 2), 0);
+	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 5), 0);
 
 	notify_stopping();
 	ck_assert_int_eq(recv_msg(buf, sizeof(buf), 1000), 0);
@@ -216,7 +216,7 @@ START_TEST(mainpid_when_daemonized)
 	fake.applied = 1;
 	fake.workers = 1;
 	ck_assert_int_eq(notify_open(loop, fake_state, &fake, 1), 0);
-	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 2), 0);
+	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 5), 0);
 	snprintf(want, sizeof(want), "MAINPID=%ld\n", (long)getpid());
 	ck_assert_ptr_nonnull(strstr(buf, want));
 }
@@ -283,7 +283,7 @@ START_TEST(abstract_socket)
 	fake.applied = 1;
 	fake.workers = 1;
 	ck_assert_int_eq(notify_open(loop, fake_state, &fake, 0), 0);
-	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 2), 0);
+	ck_assert_int_eq(expect("READY=1", buf, sizeof(buf), 5), 0);
 	ck_assert_int_eq(notify_send("STATUS=direct\n"), 0);
 	ck_assert_int_eq(recv_msg(buf, sizeof(buf), 1000), 0);
 	ck_assert_str_eq(buf, "STATUS=direct\n");
