@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BIN, free_port, get, simple_route, wait_until
+from conftest import BIN, T, free_port, get, simple_route, wait_until
 
 
 class NotifySocket:
@@ -144,6 +144,39 @@ def test_refused_reload_is_ready_again(ingressd, backend, notify):
     d.wait_log(r"reload failed")
     assert n.msgs[ready][1]["STATUS"] == "serving generation 1, 2 workers"
     assert get(d.port, "app.test").status == 200
+
+
+def test_daemonized_sends_mainpid(ingressd, backend, notify):
+    """Without --foreground the process systemd started exits: READY=1
+    names the daemon with MAINPID=, the pid in pid_file."""
+    b = backend("app")
+    n = notify()
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 start=False)
+    pid_file = os.path.join(d.base, "ingressd.pid")
+    d.overrides = {"pid_file": pid_file}
+    d.port = free_port()
+    d.write_config()
+    r = subprocess.run([BIN, "--config", d.config_path], cwd=d.base,
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=T)
+    assert r.returncode == 0, r.stderr
+    pid = None
+    try:
+        with open(pid_file) as f:
+            pid = int(f.read())
+        i = n.wait("READY")
+        assert n.msgs[i][1]["MAINPID"] == str(pid)
+        assert get(d.port, "app.test").status == 200
+        since = len(n.poll())
+        os.kill(pid, signal.SIGTERM)
+        n.wait("STOPPING", since=since)
+        wait_until(lambda: not os.path.exists(pid_file),
+                   what="the daemon to stop")
+        pid = None
+    finally:
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_abstract_socket(ingressd, backend, notify):
