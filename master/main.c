@@ -13,6 +13,7 @@
  *   manifests   provider_files (inotify) -> master_store_cb()
  *   signals     master_signal_cb() (SIGHUP, SIGTERM, SIGINT),
  *               master_child_cb() (SIGCHLD through libev's ev_child)
+ *   systemd     master/notify.c ($NOTIFY_SOCKET: READY, RELOADING, ...)
  */
 #include "config.h"
 
@@ -46,6 +47,7 @@
 #include "master/control.h"
 #include "master/healthtab.h"
 #include "master/listeners.h"
+#include "master/notify.h"
 #include "master/provider_files.h"
 #include "master/resolver.h"
 #include "master/store.h"
@@ -665,6 +667,8 @@ main(int argc, char **argv)
 	    m.conf.log_level, m.foreground, m.conf.shutdown_grace_ms);
 	m.sv.hooks.health_report = master_health_report;
 	m.sv.hooks.worker_synced = master_health_synced;
+	/* Before any worker: it clears $NOTIFY_SOCKET from their env. */
+	notify_open(m.loop, notify_state_supervise, &m.sv, !m.foreground);
 
 	if (m.conf.control_socket != NULL && (m.ctl = control_open(m.loop,
 	    m.conf.control_socket, &master_ctl_ops, err,
@@ -765,6 +769,7 @@ master_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 			return;
 		}
 		m.stopping = 1;
+		notify_stopping();
 		log_info("%s: stopping, draining workers (grace %u ms)",
 		    w->signum == SIGTERM ? "SIGTERM" : "SIGINT",
 		    m.conf.shutdown_grace_ms);
@@ -782,6 +787,7 @@ static void
 master_stopped(void *arg)
 {
 	log_info("all workers stopped");
+	notify_close();
 	control_close(m.ctl);
 	m.ctl = NULL;
 	master_atexit();
@@ -865,6 +871,7 @@ master_reload(char *err, size_t errlen)
 	uint64_t gen;
 	int provider_changed, ctl_changed, relisten;
 
+	notify_reloading();	/* READY=1 follows once applied */
 	if (master_conf_load(m.config_path, &nc, err, errlen) == -1)
 		return -1;
 	relisten = !listeners_same(&m.ls, &nc);
