@@ -23,6 +23,9 @@ BASE_PKGS="build-essential autoconf automake libtool pkg-config libev-dev
 libcurl4-openssl-dev libjson-c-dev libyaml-dev libssl-dev libseccomp-dev check
 python3 python3-pytest curl clang mandoc netcat-openbsd"
 BENCH_PKGS="wrk nginx-light haproxy"
+# kubectl for the fake API server's client test; a kubectl from another
+# package (e.g. google-cloud-sdk's) conflicts with it and serves as well.
+KUBE_PKGS="kubernetes-client openssl"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'dev.sh: %s\n' "$*" >&2; exit 1; }
