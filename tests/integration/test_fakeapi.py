@@ -7,25 +7,12 @@ import os
 import shutil
 import ssl
 import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
 from conftest import T, ingress, rule, path, wait_until
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "fakeapi"))
-from fakeapi import FakeAPI  # noqa: E402
-
-
-@pytest.fixture
-def fakeapi(tmp_path):
-    f = FakeAPI(str(tmp_path / "certs")).start()
-    yield f
-    f.stop()
-
 
 def _get(f, p, token="test-token"):
     ctx = ssl.create_default_context(cafile=f.ca)
@@ -69,9 +56,8 @@ def test_auth_paging_and_410(fakeapi):
     assert st == 410 and json.loads(body)["reason"] == "Expired"
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None,
-                    reason="kubectl not installed (deploy/dev.sh deps)")
 def test_kubectl_get_and_watch(fakeapi, tmp_path):
+    assert shutil.which("kubectl"), "kubectl missing: run deploy/dev.sh deps"
     kc = fakeapi.kubeconfig(str(tmp_path / "kubeconfig"))
     env = dict(os.environ, KUBECONFIG=kc, HOME=str(tmp_path))
     fakeapi.apply(ingress("web", [rule("web.test", path("/", "web"))],

@@ -1,0 +1,215 @@
+"""provider.kind kube against the fake API server (tests/fakeapi): the same
+routes as from manifests, kept through API trouble."""
+
+import os
+import time
+
+from conftest import (T, ctl, get, ingress, path, route, rule, svc_for,
+                      endpoint_slice, simple_route, wait_until)
+
+
+def start(ingressd, fakeapi, tmp_path, objects=(), config=None, **kc):
+    fakeapi.apply(*objects)
+    kpath = fakeapi.kubeconfig(str(tmp_path / "kubeconfig"), **kc)
+    cfg = {"provider": {"kind": "kube", "kubeconfig": kpath, "dir": None,
+                        "debounce": "50ms"}}
+    for k, v in (config or {}).items():
+        if isinstance(v, dict):
+            cfg.setdefault(k, {}).update(v)
+        else:
+            cfg[k] = v
+    return ingressd(config=cfg)
+
+
+def wait_route(d, host, want, p="/", timeout=None):
+    return wait_until(lambda: route(d.port, host, p) == want, timeout,
+                      what="%s%s -> %s" % (host, p, want))
+
+
+def test_routes_follow_objects(ingressd, fakeapi, backend, tmp_path):
+    a, b = backend("a"), backend("b")
+    d = start(ingressd, fakeapi, tmp_path,
+              simple_route("app.test", "app", [a]))
+    assert route(d.port, "app.test") == "a"
+    st = ctl(d)
+    assert st["ready"] is True
+    p = st["provider"]
+    assert p["kind"] == "kube" and p["synced"] is True
+    assert {r["resource"] for r in p["resources"]} == {
+        "ingresses", "ingressclasses", "services", "endpointslices",
+        "secrets"}
+    # EndpointSlice change: the endpoints move.
+    fakeapi.apply(endpoint_slice("app", "app-0", b.port))
+    wait_route(d, "app.test", "b")
+    # A second Ingress appears, then the first goes.
+    fakeapi.apply(*simple_route("two.test", "two", [a]))
+    wait_route(d, "two.test", "a")
+    fakeapi.delete("Ingress", "ing-app")
+    wait_route(d, "app.test", 404)
+    assert route(d.port, "two.test") == "a"
+    # Only the fields compile needs are kept: managedFields never matter.
+    assert "managedFields" not in str(ctl(d, "routes"))
+
+
+def test_relist_after_410_converges(ingressd, fakeapi, backend, tmp_path):
+    a, b = backend("a"), backend("b")
+    d = start(ingressd, fakeapi, tmp_path,
+              simple_route("x.test", "x", [a]) +
+              simple_route("y.test", "y", [a]))
+    assert route(d.port, "x.test") == "a"
+    # Changes the watch will not deliver as events: the history is
+    # compacted and an ERROR 410 ends every watch.
+    fakeapi.stall(True)
+    time.sleep(0.3)
+    fakeapi.delete("Ingress", "ing-y")
+    fakeapi.apply(endpoint_slice("x", "x-0", b.port))
+    fakeapi.apply(*simple_route("z.test", "z", [b]))
+    fakeapi.watch_error_410()
+    fakeapi.stall(False)
+    wait_route(d, "y.test", 404)
+    wait_route(d, "x.test", "b")
+    wait_route(d, "z.test", "b")
+    # Same routes as a fresh start from the same objects.
+    fresh = ingressd(config=d.overrides)
+    for h in ("x.test", "y.test", "z.test"):
+        assert route(fresh.port, h) == route(d.port, h)
+    assert d.log().count("relisting") >= 1
+    rel = sum(r["relists"] for r in ctl(d)["provider"]["resources"])
+    assert rel >= 1
+
+
+def test_watch_http_410_and_early_close(ingressd, fakeapi, backend,
+                                        tmp_path):
+    a, b = backend("a"), backend("b")
+    d = start(ingressd, fakeapi, tmp_path, simple_route("x.test", "x", [a]))
+    fakeapi.http_410 = True
+    fakeapi.stall(True)
+    time.sleep(0.3)
+    fakeapi.apply(endpoint_slice("x", "x-0", b.port))
+    fakeapi.compact()
+    fakeapi.close_watches()         # reconnects from a compacted version
+    fakeapi.stall(False)
+    wait_route(d, "x.test", "b")
+    d.wait_log(r"410 Gone")
+
+
+def test_outage_keeps_routes(ingressd, fakeapi, backend, tmp_path):
+    a, b = backend("a"), backend("b")
+    d = start(ingressd, fakeapi, tmp_path, simple_route("x.test", "x", [a]))
+    gen = d.generation()
+    # Errors, dropped connections, then the server gone altogether.
+    fakeapi.fail(20, 503)
+    fakeapi.drop(5)
+    fakeapi.close_watches()
+    time.sleep(0.5)
+    assert route(d.port, "x.test") == "a"
+    fakeapi.stop()
+    for _ in range(10):
+        assert route(d.port, "x.test") == "a"
+        time.sleep(0.1)
+    fakeapi.start()                  # same port
+    fakeapi.faults = []
+    fakeapi.apply(endpoint_slice("x", "x-0", b.port))
+    wait_route(d, "x.test", "b", timeout=3 * T)
+    assert d.generation() > gen
+    # A stalled server: routes still served.
+    fakeapi.stall(True)
+    for _ in range(5):
+        assert route(d.port, "x.test") == "b"
+        time.sleep(0.1)
+    fakeapi.stall(False)
+    st = ctl(d)
+    assert st["ready"] is True
+
+
+def test_token_rotation(ingressd, fakeapi, backend, tmp_path):
+    a, b = backend("a"), backend("b")
+    tok = tmp_path / "token"
+    tok.write_text("token-1\n")
+    fakeapi.tokens = {"token-1"}
+    d = start(ingressd, fakeapi, tmp_path, simple_route("x.test", "x", [a]),
+              token_file=str(tok))
+    # The server now accepts only the new token, and ends the watches.
+    tok.write_text("token-2-rotated\n")
+    fakeapi.tokens = {"token-2-rotated"}
+    fakeapi.close_watches()
+    fakeapi.apply(endpoint_slice("x", "x-0", b.port))
+    wait_route(d, "x.test", "b")
+    d.wait_log(r"changed: using the new token")
+
+
+def test_unauthorized_and_forbidden_logged(ingressd, fakeapi, backend,
+                                           tmp_path):
+    a = backend("a")
+    fakeapi.apply(*simple_route("x.test", "x", [a]))
+    fakeapi.fail(2, 403, match="/ingresses")
+    d = start(ingressd, fakeapi, tmp_path)
+    assert route(d.port, "x.test") == "a"
+    d.wait_log(r'list ingresses\.networking\.k8s\.io at cluster scope: 403 '
+               r'Forbidden: RBAC does not allow "list"')
+    off = d.log_offset()
+    fakeapi.tokens = {"other"}
+    fakeapi.close_watches()
+    d.wait_log(r"401 Unauthorized: the API server refused the token", off)
+    assert route(d.port, "x.test") == "a"
+    fakeapi.tokens = {"test-token"}
+
+
+def test_namespace_scope(ingressd, fakeapi, backend, tmp_path):
+    a, b = backend("a"), backend("b")
+    d = start(ingressd, fakeapi, tmp_path,
+              simple_route("mine.test", "m", [a], ns="mine") +
+              simple_route("other.test", "o", [b], ns="other"),
+              config={"provider": {"namespace": "mine"}})
+    assert route(d.port, "mine.test") == "a"
+    assert route(d.port, "other.test") == 404
+    paths = [p for m, p in fakeapi.requests
+             if "/ingressclasses" not in p and m == "GET"]
+    assert paths and all("/namespaces/mine/" in p for p in paths), paths
+    assert ctl(d)["provider"]["namespace"] == "mine"
+
+
+def test_class_filtering(ingressd, fakeapi, backend, tmp_path):
+    a, b = backend("a"), backend("b")
+    objs = [ingress("ours", [rule("ours.test", path("/", "a"))],
+                    cls="ingressd"),
+            ingress("theirs", [rule("theirs.test", path("/", "b"))],
+                    cls="nginx"),
+            {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+             "metadata": {"name": "ingressd"},
+             "spec": {"controller": "ingressd.io/ingress-controller"}}]
+    objs += svc_for("a", [a]) + svc_for("b", [b])
+    d = start(ingressd, fakeapi, tmp_path, objs,
+              config={"ingress_class": "ingressd"})
+    assert route(d.port, "ours.test") == "a"
+    assert route(d.port, "theirs.test") == 404
+    # Moved into our class: routed.
+    fakeapi.apply(ingress("theirs", [rule("theirs.test", path("/", "b"))],
+                          cls="ingressd"))
+    wait_route(d, "theirs.test", "b")
+
+
+def test_watch_split_at_odd_offsets(ingressd, fakeapi, backend, tmp_path):
+    a, b = backend("a"), backend("b")
+    d = start(ingressd, fakeapi, tmp_path, simple_route("x.test", "x", [a]))
+    for split in (1, 3, 7, 4096):
+        fakeapi.split = split
+        want = b if split != 3 else a
+        fakeapi.apply(endpoint_slice("x", "x-0", want.port),
+                      *simple_route("s%d.test" % split, "s%d" % split, [a]))
+        wait_route(d, "x.test", want.name)
+        wait_route(d, "s%d.test" % split, "a")
+
+
+def test_endpoints_fallback(ingressd, fakeapi, backend, tmp_path):
+    a = backend("a")
+    fakeapi.paths_404 = {"endpointslices"}
+    objs = [ingress("ing", [rule("ep.test", path("/", "ep"))])]
+    objs += svc_for("ep", [a])[:1]
+    objs.append({"apiVersion": "v1", "kind": "Endpoints",
+                 "metadata": {"name": "ep", "namespace": "default"},
+                 "subsets": [{"addresses": [{"ip": "127.0.0.1"}],
+                              "ports": [{"name": "http", "port": a.port}]}]})
+    d = start(ingressd, fakeapi, tmp_path, objs)
+    assert route(d.port, "ep.test") == "a"
+    d.wait_log(r"watching v1 Endpoints instead")
