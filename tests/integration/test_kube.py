@@ -2,9 +2,11 @@
 routes as from manifests, kept through API trouble."""
 
 import os
+import re
+import subprocess
 import time
 
-from conftest import (T, ctl, get, ingress, path, route, rule, svc_for,
+from conftest import (BIN, T, ctl, get, ingress, path, route, rule, svc_for,
                       endpoint_slice, simple_route, wait_until)
 
 
@@ -38,6 +40,14 @@ def test_routes_follow_objects(ingressd, fakeapi, backend, tmp_path):
     assert {r["resource"] for r in p["resources"]} == {
         "ingresses", "ingressclasses", "services", "endpointslices",
         "secrets"}
+    out = subprocess.run([os.path.join(os.path.dirname(BIN), "ingressctl"),
+                          "-s", os.path.join(d.sockdir, "c.sock"),
+                          "status"], capture_output=True, text=True,
+                         timeout=T)
+    assert out.returncode == 0, out.stderr
+    assert "synced (ready)" in out.stdout
+    assert re.search(r"endpointslices\s+watching\s+yes\s+1 ", out.stdout), \
+        out.stdout
     # EndpointSlice change: the endpoints move.
     fakeapi.apply(endpoint_slice("app", "app-0", b.port))
     wait_route(d, "app.test", "b")
@@ -213,3 +223,70 @@ def test_endpoints_fallback(ingressd, fakeapi, backend, tmp_path):
     d = start(ingressd, fakeapi, tmp_path, objs)
     assert route(d.port, "ep.test") == "a"
     d.wait_log(r"watching v1 Endpoints instead")
+
+
+def _rbac_rules():
+    """(group, resource) -> verbs from deploy/kubernetes/rbac.yaml (its
+    rules are written as flow lists, one key per line)."""
+    import re
+    from conftest import ROOT
+    with open(os.path.join(ROOT, "deploy", "kubernetes", "rbac.yaml")) as f:
+        text = f.read()
+    rules = {}
+    for m in re.finditer(r'- apiGroups: \[(.*?)\]\n\s+resources: \[(.*?)\]'
+                         r'\n\s+verbs: \[(.*?)\]', text):
+        groups, res, verbs = (re.findall(r'"([^"]*)"', x) for x in
+                              m.groups())
+        for g in groups:
+            for r in res:
+                rules[(g, r)] = set(verbs)
+    return rules
+
+
+def test_rbac_yaml_matches_requests(ingressd, fakeapi, backend, tmp_path):
+    import urllib.parse
+    a = backend("a")
+    fakeapi.paths_404 = {"endpointslices"}      # Endpoints are used too
+    d = start(ingressd, fakeapi, tmp_path, simple_route("x.test", "x", [a]))
+    fakeapi.paths_404 = set()
+    fakeapi.close_watches()
+    d.wait_log(r"watching v1 Endpoints instead")
+    time.sleep(0.5)
+    used = {}
+    for method, p in list(fakeapi.requests):
+        u = urllib.parse.urlsplit(p)
+        parts = [x for x in u.path.split("/") if x]
+        group = "" if parts[0] == "api" else parts[1]
+        res = parts[-1]
+        q = urllib.parse.parse_qs(u.query)
+        verb = {"GET": "watch" if q.get("watch") else "list",
+                "PUT": "update", "POST": "create"}[method]
+        used.setdefault((group, res), set()).add(verb)
+    used[("discovery.k8s.io", "endpointslices")] = {"list", "watch"}
+    assert used == _rbac_rules()
+
+
+def test_in_cluster_config(ingressd, fakeapi, backend, tmp_path,
+                           monkeypatch):
+    import shutil
+    a = backend("a")
+    sa = tmp_path / "serviceaccount"
+    sa.mkdir()
+    shutil.copy(fakeapi.ca, str(sa / "ca.crt"))
+    (sa / "token").write_text("test-token")
+    (sa / "namespace").write_text("ingressd\n")
+    monkeypatch.setenv("INGRESSD_SERVICEACCOUNT_DIR", str(sa))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(fakeapi.port))
+    fakeapi.apply(*simple_route("x.test", "x", [a]))
+    d = ingressd(config={"provider": {"kind": "kube", "dir": None,
+                                      "debounce": "50ms"}})
+    assert route(d.port, "x.test") == "a"
+    out = subprocess.run([BIN, "--check", "--config", d.config_path],
+                         capture_output=True, text=True, timeout=T)
+    assert out.returncode == 0 and "https://127.0.0.1:%d" % fakeapi.port \
+        in out.stdout, out
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    out = subprocess.run([BIN, "--check", "--config", d.config_path],
+                         capture_output=True, text=True, timeout=T)
+    assert out.returncode == 1 and "KUBERNETES_SERVICE_HOST" in out.stderr
