@@ -3,12 +3,9 @@
  *
  * Runs in the master, on its libev loop.  It reads API objects (untrusted:
  * every body and event is bounded and validated by kube_stream.c and
- * objects.c) and never client traffic.  libcurl's multi interface is
- * driven from libev the way curl's docs/examples/evhiperfifo.c does it:
- * CURLMOPT_SOCKETFUNCTION maps curl's sockets to ev_io watchers,
- * CURLMOPT_TIMERFUNCTION to one ev_timer (in milliseconds, not rounded to
- * seconds), and every completed transfer is collected after each
- * curl_multi_socket_action().  Nothing here blocks.
+ * objects.c) and never client traffic.  Requests go through
+ * kube_client.c (libcurl multi on the libev loop), all at once; nothing
+ * here blocks.
  *
  * Per resource an informer: list (limit/continue paging) -> replace that
  * kind in the store by diff (adds, updates, deletes) -> watch from the
@@ -39,6 +36,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "master/kube_client.h"
 #include "master/kube_stream.h"
 #include "master/kubeconfig.h"
 #include "master/objects.h"
@@ -115,23 +113,6 @@ enum pk_stop {
 	PK_STOP_ERROR,		/* other ERROR event or bad event */
 };
 
-struct pk_informer;
-
-struct pk_req {
-	struct pk_informer	*inf;
-	CURL			*easy;
-	struct curl_slist	*hdrs;
-	int			 watch;
-	char			*body;	/* list page, or an error reply */
-	size_t			 len;
-	size_t			 cap;
-	struct kube_stream	 ks;
-	enum pk_stop		 stop;
-	int			 toobig;
-	uint64_t		 events;
-	char			 errbuf[CURL_ERROR_SIZE];
-};
-
 struct pk_informer {
 	struct provider_kube	*pk;
 	const struct pk_resource *r;
@@ -139,7 +120,11 @@ struct pk_informer {
 	int			 synced;	/* first list done */
 	char			 rv[64];
 	char			*cont;		/* continue token */
-	struct pk_req		*req;
+	struct kube_req		*req;		/* NULL: none in flight */
+	int			 watch;		/* <req> is a watch */
+	struct kube_stream	 ks;		/* the watch's partial line */
+	enum pk_stop		 stop;		/* why we cut the watch */
+	uint64_t		 watch_events;
 	ev_timer		 retry;
 	unsigned		 failures;
 	uint64_t		 watch_started_ms;
@@ -155,9 +140,8 @@ struct pk_informer {
 
 struct provider_kube {
 	struct ev_loop		*loop;
-	CURLM			*multi;
-	ev_timer		 timer;		/* curl's timeout */
-	struct kubeconfig	 kc;
+	struct kube_client	*kcl;
+	const struct kubeconfig	*kc;		/* kcl's */
 	char			*namespace;
 	uint32_t		 debounce_ms;
 	provider_kube_cb	 cb;
@@ -171,91 +155,8 @@ struct provider_kube {
 	char			 last_error[256];
 };
 
-struct pk_sock {
-	struct provider_kube	*pk;
-	curl_socket_t		 fd;
-	ev_io			 io;
-};
-
 static void	pk_list_start(struct pk_informer *);
 static void	pk_watch_start(struct pk_informer *);
-static void	pk_check(struct provider_kube *);
-
-/* ---------------------------------------------------------------- curl */
-
-static void
-pk_io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct pk_sock *ps = (struct pk_sock *)((char *)w -
-	    offsetof(struct pk_sock, io));
-	struct provider_kube *pk = ps->pk;
-	int action = 0, running;
-
-	if (revents & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (revents & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	/* <ps> may be freed inside: only <pk> is used afterwards. */
-	curl_multi_socket_action(pk->multi, ps->fd, action, &running);
-	pk_check(pk);
-}
-
-static void
-pk_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct provider_kube *pk = (struct provider_kube *)((char *)w -
-	    offsetof(struct provider_kube, timer));
-	int running;
-
-	curl_multi_socket_action(pk->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	pk_check(pk);
-}
-
-/* CURLMOPT_TIMERFUNCTION: -1 stops, else fire in <timeout_ms> ms. */
-static int
-pk_multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct provider_kube *pk = userp;
-
-	ev_timer_stop(pk->loop, &pk->timer);
-	if (timeout_ms >= 0) {
-		ev_timer_set(&pk->timer, (double)timeout_ms / 1000.0, 0.);
-		ev_timer_start(pk->loop, &pk->timer);
-	}
-	return 0;
-}
-
-/* CURLMOPT_SOCKETFUNCTION: one ev_io per socket curl cares about. */
-static int
-pk_sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *sockp)
-{
-	struct provider_kube *pk = userp;
-	struct pk_sock *ps = sockp;
-	int events = 0;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (ps != NULL) {
-			ev_io_stop(pk->loop, &ps->io);
-			free(ps);
-		}
-		return 0;
-	}
-	if (ps == NULL) {
-		if ((ps = calloc(1, sizeof(*ps))) == NULL)
-			return -1;
-		ps->pk = pk;
-		ps->fd = s;
-		curl_multi_assign(pk->multi, s, ps);
-	} else
-		ev_io_stop(pk->loop, &ps->io);
-	if (what & CURL_POLL_IN)
-		events |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		events |= EV_WRITE;
-	ev_io_init(&ps->io, pk_io_cb, s, events);
-	ev_io_start(pk->loop, &ps->io);
-	return 0;
-}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -297,16 +198,16 @@ pk_what(const struct pk_informer *inf, const char *verb, char *buf,
 
 /* The Status message of an error reply, or "". */
 static void
-pk_status_message(const struct pk_req *req, char *buf, size_t len)
+pk_status_message(const char *body, size_t blen, char *buf, size_t len)
 {
 	struct json_object *doc, *m;
 	struct json_tokener *tok;
 
 	buf[0] = '\0';
-	if (req->body == NULL || req->len == 0 ||
+	if (body == NULL || blen == 0 || blen > PK_MAX_ERROR_BODY ||
 	    (tok = json_tokener_new_ex(PK_MAX_DEPTH)) == NULL)
 		return;
-	doc = json_tokener_parse_ex(tok, req->body, (int)req->len);
+	doc = json_tokener_parse_ex(tok, body, (int)blen);
 	json_tokener_free(tok);
 	if (doc != NULL && json_object_is_type(doc, json_type_object) &&
 	    json_object_object_get_ex(doc, "message", &m) &&
@@ -366,21 +267,6 @@ pk_list_clear(struct pk_informer *inf)
 	inf->nobjs = inf->capobjs = inf->nseen = inf->capseen = 0;
 	free(inf->cont);
 	inf->cont = NULL;
-}
-
-static void
-pk_req_free(struct pk_req *req)
-{
-	if (req == NULL)
-		return;
-	if (req->easy != NULL) {
-		curl_multi_remove_handle(req->inf->pk->multi, req->easy);
-		curl_easy_cleanup(req->easy);
-	}
-	curl_slist_free_all(req->hdrs);
-	kube_stream_reset(&req->ks);
-	free(req->body);
-	free(req);
 }
 
 /* ------------------------------------------------------------ objects */
@@ -507,36 +393,10 @@ pk_list_commit(struct pk_informer *inf)
 
 /* ------------------------------------------------------------ requests */
 
-static size_t
-pk_append(struct pk_req *req, const char *p, size_t n, size_t max)
-{
-	size_t cap;
-	char *nb;
-
-	if (n > max - req->len) {
-		req->toobig = 1;
-		return 0;
-	}
-	if (req->len + n + 1 > req->cap) {
-		cap = req->cap != 0 ? req->cap : 16384;
-		while (cap < req->len + n + 1)
-			cap *= 2;
-		if ((nb = realloc(req->body, cap)) == NULL)
-			return 0;
-		req->body = nb;
-		req->cap = cap;
-	}
-	memcpy(req->body + req->len, p, n);
-	req->len += n;
-	req->body[req->len] = '\0';
-	return n;
-}
-
 static int
 pk_event_cb(void *arg, const char *line, size_t len)
 {
-	struct pk_req *req = arg;
-	struct pk_informer *inf = req->inf;
+	struct pk_informer *inf = arg;
 	struct provider_kube *pk = inf->pk;
 	struct kube_event ev;
 	struct obj *o = NULL;
@@ -546,10 +406,10 @@ pk_event_cb(void *arg, const char *line, size_t len)
 	if (kube_event_parse(line, len, &ev, err, sizeof(err)) == -1) {
 		log_warnx("kube: watch %s: %s", inf->r->resource, err);
 		inf->nerrors++;
-		req->stop = PK_STOP_ERROR;
+		inf->stop = PK_STOP_ERROR;
 		return 1;
 	}
-	req->events++;
+	inf->watch_events++;
 	inf->nevents++;
 	switch (ev.type) {
 	case KUBE_EVENT_ADDED:
@@ -573,12 +433,12 @@ pk_event_cb(void *arg, const char *line, size_t len)
 			log_info("kube: watch %s: resourceVersion %s expired "
 			    "(410 Gone in the stream): relisting",
 			    inf->r->resource, inf->rv);
-			req->stop = PK_STOP_GONE;
+			inf->stop = PK_STOP_GONE;
 		} else {
 			log_warnx("kube: watch %s: ERROR event %d%s%s",
 			    inf->r->resource, ev.code, ev.message ? ": " : "",
 			    ev.message ? ev.message : "");
-			req->stop = PK_STOP_ERROR;
+			inf->stop = PK_STOP_ERROR;
 		}
 		json_object_put(ev.object);
 		return 1;
@@ -591,133 +451,54 @@ pk_event_cb(void *arg, const char *line, size_t len)
 	return 0;
 }
 
-static size_t
-pk_write_cb(char *p, size_t size, size_t nmemb, void *arg)
+/* A piece of a watch's 200 body: events, whatever the boundaries. */
+static int
+pk_watch_data(void *arg, const char *p, size_t n)
 {
-	struct pk_req *req = arg;
-	size_t n = size * nmemb;
-	long code = 0;
+	struct pk_informer *inf = arg;
 	int rc;
 
-	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code);
-	if (!req->watch)
-		return pk_append(req, p, n, code == 200 ? PK_MAX_BODY :
-		    PK_MAX_ERROR_BODY);
-	if (code != 200) {
-		if (req->len < PK_MAX_ERROR_BODY)
-			pk_append(req, p, n < PK_MAX_ERROR_BODY - req->len ? n :
-			    PK_MAX_ERROR_BODY - req->len, PK_MAX_ERROR_BODY);
-		return n;
-	}
-	rc = kube_stream_feed(&req->ks, p, n, pk_event_cb, req);
+	rc = kube_stream_feed(&inf->ks, p, n, pk_event_cb, inf);
 	if (rc == -1) {
 		log_warnx("kube: watch %s: event larger than %u bytes",
-		    req->inf->r->resource, KUBE_STREAM_MAX_EVENT);
-		req->stop = PK_STOP_ERROR;
-		return 0;
+		    inf->r->resource, KUBE_STREAM_MAX_EVENT);
+		inf->stop = PK_STOP_ERROR;
 	}
-	return rc == 0 ? n : 0;
+	return rc != 0;
 }
 
-static struct pk_req *
+static void	pk_list_done(void *, int, long, const char *, size_t,
+		    const char *);
+static void	pk_watch_done(void *, int, long, const char *, size_t,
+		    const char *);
+
+/* GET <query> on the informer's resource path; 0 or -1. */
+static int
 pk_request(struct pk_informer *inf, const char *query, int watch,
     long timeout_ms)
 {
 	struct provider_kube *pk = inf->pk;
 	const struct pk_resource *r = inf->r;
-	struct kubeconfig *kc = &pk->kc;
-	struct pk_req *req;
-	char url[PK_URL_MAX], hdr[256 + KUBECONFIG_MAX_TOKEN], err[512];
-	char *auth = NULL;
+	char path[PK_URL_MAX];
 	int n;
 
-	switch (kubeconfig_refresh_token(kc, err, sizeof(err))) {
-	case 1:
-		log_info("kube: %s changed: using the new token",
-		    kc->token_file);
-		break;
-	case -1:
-		log_warnx("kube: %s; using the last token read", err);
-		break;
-	}
 	if (r->namespaced && pk->namespace != NULL)
-		n = snprintf(url, sizeof(url), "%s%s/namespaces/%s/%s?%s",
-		    kc->server, r->prefix, pk->namespace, r->resource, query);
+		n = snprintf(path, sizeof(path), "%s/namespaces/%s/%s?%s",
+		    r->prefix, pk->namespace, r->resource, query);
 	else
-		n = snprintf(url, sizeof(url), "%s%s/%s?%s", kc->server,
-		    r->prefix, r->resource, query);
-	if (n < 0 || (size_t)n >= sizeof(url))
-		return NULL;
-	if ((req = calloc(1, sizeof(*req))) == NULL)
-		return NULL;
-	req->inf = inf;
-	req->watch = watch;
-	if ((req->easy = curl_easy_init()) == NULL)
-		goto bad;
-	if (kc->token != NULL) {
-		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s",
-		    kc->token);
-		if ((auth = strdup(hdr)) == NULL)
-			goto bad;
-		explicit_bzero(hdr, sizeof(hdr));
-		req->hdrs = curl_slist_append(req->hdrs, auth);
-		explicit_bzero(auth, strlen(auth));
-		free(auth);
-	}
-	req->hdrs = curl_slist_append(req->hdrs, "Accept: application/json");
-	if (req->hdrs == NULL)
-		goto bad;
-	curl_easy_setopt(req->easy, CURLOPT_URL, url);
-	curl_easy_setopt(req->easy, CURLOPT_PRIVATE, req);
-	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->hdrs);
-	curl_easy_setopt(req->easy, CURLOPT_USERAGENT, "ingressd/"
-	    PACKAGE_VERSION);
-	curl_easy_setopt(req->easy, CURLOPT_WRITEFUNCTION, pk_write_cb);
-	curl_easy_setopt(req->easy, CURLOPT_WRITEDATA, req);
-	curl_easy_setopt(req->easy, CURLOPT_ERRORBUFFER, req->errbuf);
-	curl_easy_setopt(req->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(req->easy, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(req->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(req->easy, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)PK_CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(req->easy, CURLOPT_HTTP_VERSION,
-	    (long)CURL_HTTP_VERSION_1_1);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(req->easy, CURLOPT_PROTOCOLS_STR, "https");
-#else
-	curl_easy_setopt(req->easy, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
-#endif
-	if (kc->insecure) {
-		curl_easy_setopt(req->easy, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(req->easy, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else if (kc->ca_data != NULL) {
-		struct curl_blob b = { kc->ca_data, kc->ca_data_len,
-		    CURL_BLOB_NOCOPY };
-		curl_easy_setopt(req->easy, CURLOPT_CAINFO_BLOB, &b);
-	} else if (kc->ca_file != NULL)
-		curl_easy_setopt(req->easy, CURLOPT_CAINFO, kc->ca_file);
-	if (kc->cert_data != NULL) {
-		struct curl_blob b = { kc->cert_data, kc->cert_data_len,
-		    CURL_BLOB_NOCOPY };
-		curl_easy_setopt(req->easy, CURLOPT_SSLCERT_BLOB, &b);
-	} else if (kc->cert_file != NULL)
-		curl_easy_setopt(req->easy, CURLOPT_SSLCERT, kc->cert_file);
-	if (kc->key_data != NULL) {
-		struct curl_blob b = { kc->key_data, kc->key_data_len,
-		    CURL_BLOB_NOCOPY };
-		curl_easy_setopt(req->easy, CURLOPT_SSLKEY_BLOB, &b);
-	} else if (kc->key_file != NULL)
-		curl_easy_setopt(req->easy, CURLOPT_SSLKEY, kc->key_file);
-	if (curl_multi_add_handle(pk->multi, req->easy) != CURLM_OK)
-		goto bad;
-	return req;
- bad:
-	if (req->easy != NULL)
-		curl_easy_cleanup(req->easy);
-	req->easy = NULL;
-	pk_req_free(req);
-	return NULL;
+		n = snprintf(path, sizeof(path), "%s/%s?%s", r->prefix,
+		    r->resource, query);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -1;
+	inf->watch = watch;
+	inf->stop = PK_STOP_NONE;
+	inf->watch_events = 0;
+	kube_stream_reset(&inf->ks);
+	inf->req = kube_client_request(pk->kcl, "GET", path, NULL, timeout_ms,
+	    watch ? PK_MAX_ERROR_BODY : PK_MAX_BODY,
+	    watch ? pk_watch_data : NULL, watch ? pk_watch_done : pk_list_done,
+	    inf);
+	return inf->req != NULL ? 0 : -1;
 }
 
 static void
@@ -747,7 +528,7 @@ pk_list_start(struct pk_informer *inf)
 		return;
 	}
 	inf->state = PK_LISTING;
-	if ((inf->req = pk_request(inf, q, 0, PK_LIST_TIMEOUT_MS)) == NULL)
+	if (pk_request(inf, q, 0, PK_LIST_TIMEOUT_MS) == -1)
 		goto bad;
 	return;
  bad:
@@ -777,38 +558,35 @@ pk_watch_start(struct pk_informer *inf)
 		goto bad;
 	inf->state = PK_WATCHING;
 	inf->watch_started_ms = util_now_ms();
-	if ((inf->req = pk_request(inf, q, 1, (long)secs * 1000 +
-	    PK_WATCH_SLACK_MS)) == NULL)
+	if (pk_request(inf, q, 1, (long)secs * 1000 +
+	    PK_WATCH_SLACK_MS) == -1)
 		goto bad;
 	return;
  bad:
 	pk_backoff(inf, PK_BACKOFF_WATCH, "cannot start a watch request");
 }
 
-/* Why <req> failed, for logs: curl's reason or the HTTP status. */
+/* Why a request failed, for logs: the transport's reason or the status. */
 static void
-pk_failure(struct pk_req *req, CURLcode res, long code, const char *verb,
-    char *buf, size_t len)
+pk_failure(struct pk_informer *inf, int res, long code, const char *body,
+    size_t blen, const char *why, const char *verb, char *buf, size_t len)
 {
+	const char *tf = inf->pk->kc->token_file;
 	char what[256], msg[300];
 
-	pk_what(req->inf, verb, what, sizeof(what));
-	pk_status_message(req, msg, sizeof(msg));
-	if (res != CURLE_OK && !(req->watch && res == CURLE_WRITE_ERROR))
-		snprintf(buf, len, "%s: %s", what, req->errbuf[0] != '\0' ?
-		    req->errbuf : curl_easy_strerror(res));
+	pk_what(inf, verb, what, sizeof(what));
+	pk_status_message(body, blen, msg, sizeof(msg));
+	if (res == -1)
+		snprintf(buf, len, "%s: %s", what, why);
 	else if (code == 401)
 		snprintf(buf, len, "%s: 401 Unauthorized: the API server "
-		    "refused the token%s%s%s", what,
-		    req->inf->pk->kc.token_file ? " from " : "",
-		    req->inf->pk->kc.token_file ?
-		    req->inf->pk->kc.token_file : "", msg);
+		    "refused the token%s%s%s", what, tf ? " from " : "",
+		    tf ? tf : "", msg);
 	else if (code == 403)
 		snprintf(buf, len, "%s: 403 Forbidden: RBAC does not allow "
 		    "\"%s\" on %s%s%s (see deploy/kubernetes/rbac.yaml)%s",
-		    what, verb, req->inf->r->resource,
-		    req->inf->r->group[0] != '\0' ? "." : "",
-		    req->inf->r->group, msg);
+		    what, verb, inf->r->resource,
+		    inf->r->group[0] != '\0' ? "." : "", inf->r->group, msg);
 	else
 		snprintf(buf, len, "%s: HTTP %ld%s", what, code, msg);
 }
@@ -831,7 +609,7 @@ pk_synced_check(struct provider_kube *pk)
 	pk->synced = 1;
 	pk->synced_ms = util_now_ms();
 	log_info("kube: synced %llu objects from %s in %llu ms",
-	    (unsigned long long)n, pk->kc.server,
+	    (unsigned long long)n, pk->kc->server,
 	    (unsigned long long)(pk->synced_ms - pk->started_ms));
 	ev_timer_stop(pk->loop, &pk->debounce);
 	pk->cb(pk->arg, pk);
@@ -839,8 +617,8 @@ pk_synced_check(struct provider_kube *pk)
 
 /* A list page arrived whole with 200: collect its items. */
 static int
-pk_list_page(struct pk_informer *inf, struct pk_req *req, char *why,
-    size_t whylen)
+pk_list_page(struct pk_informer *inf, const char *body, size_t blen,
+    char *why, size_t whylen)
 {
 	struct json_tokener *tok;
 	struct json_object *doc, *md, *items, *v, *it;
@@ -850,13 +628,14 @@ pk_list_page(struct pk_informer *inf, struct pk_req *req, char *why,
 	size_t i, n;
 	void *p;
 
-	if (req->len > INT32_MAX ||
+	if (blen > INT32_MAX ||
 	    (tok = json_tokener_new_ex(PK_MAX_DEPTH)) == NULL) {
 		snprintf(why, whylen, "list %s: reply too large",
 		    inf->r->resource);
 		return -1;
 	}
-	doc = json_tokener_parse_ex(tok, req->body, (int)req->len);
+	doc = body != NULL ? json_tokener_parse_ex(tok, body, (int)blen) :
+	    NULL;
 	json_tokener_free(tok);
 	if (doc == NULL || !json_object_is_type(doc, json_type_object) ||
 	    !json_object_object_get_ex(doc, "metadata", &md) ||
@@ -907,15 +686,17 @@ pk_list_page(struct pk_informer *inf, struct pk_req *req, char *why,
 }
 
 static void
-pk_list_done(struct pk_informer *inf, struct pk_req *req, CURLcode res,
-    long code)
+pk_list_done(void *arg, int res, long code, const char *body, size_t blen,
+    const char *twhy)
 {
+	struct pk_informer *inf = arg;
 	struct provider_kube *pk = inf->pk;
 	struct pk_informer *ep;
 	char why[768];
 	size_t changed;
 
-	if (res == CURLE_OK && code == 404 && inf->r->kind ==
+	inf->req = NULL;
+	if (res == 0 && code == 404 && inf->r->kind ==
 	    OBJ_ENDPOINT_SLICE && !inf->synced) {
 		log_info("kube: endpointslices.discovery.k8s.io/v1 not served "
 		    "(404): watching v1 Endpoints instead");
@@ -926,7 +707,7 @@ pk_list_done(struct pk_informer *inf, struct pk_req *req, CURLcode res,
 			pk_list_start(ep);
 		return;
 	}
-	if (res == CURLE_OK && code == 410 && inf->cont != NULL) {
+	if (res == 0 && code == 410 && inf->cont != NULL) {
 		/* The continue token expired: a fresh list. */
 		log_info("kube: list %s: continue token expired (410): "
 		    "listing again", inf->r->resource);
@@ -935,16 +716,14 @@ pk_list_done(struct pk_informer *inf, struct pk_req *req, CURLcode res,
 		pk_list_start(inf);
 		return;
 	}
-	if (res != CURLE_OK || code != 200 || req->toobig) {
-		pk_failure(req, res, code, "list", why, sizeof(why));
-		if (req->toobig)
-			snprintf(why, sizeof(why), "list %s: reply larger "
-			    "than %u bytes", inf->r->resource, PK_MAX_BODY);
+	if (res != 0 || code != 200) {
+		pk_failure(inf, res, code, body, blen, twhy, "list", why,
+		    sizeof(why));
 		pk_list_clear(inf);
 		pk_backoff(inf, PK_BACKOFF_LIST, why);
 		return;
 	}
-	if (pk_list_page(inf, req, why, sizeof(why)) == -1) {
+	if (pk_list_page(inf, body, blen, why, sizeof(why)) == -1) {
 		pk_list_clear(inf);
 		pk_backoff(inf, PK_BACKOFF_LIST, why);
 		return;
@@ -966,13 +745,16 @@ pk_list_done(struct pk_informer *inf, struct pk_req *req, CURLcode res,
 }
 
 static void
-pk_watch_done(struct pk_informer *inf, struct pk_req *req, CURLcode res,
-    long code)
+pk_watch_done(void *arg, int res, long code, const char *body, size_t blen,
+    const char *twhy)
 {
+	struct pk_informer *inf = arg;
 	char why[768];
 	uint64_t lasted = util_now_ms() - inf->watch_started_ms;
 
-	if (req->stop == PK_STOP_GONE || (res == CURLE_OK && code == 410)) {
+	inf->req = NULL;
+	kube_stream_reset(&inf->ks);
+	if (inf->stop == PK_STOP_GONE || (res == 0 && code == 410)) {
 		if (code == 410)
 			log_info("kube: watch %s: resourceVersion %s expired "
 			    "(410 Gone): relisting", inf->r->resource, inf->rv);
@@ -981,53 +763,24 @@ pk_watch_done(struct pk_informer *inf, struct pk_req *req, CURLcode res,
 		pk_list_start(inf);
 		return;
 	}
-	if (req->stop == PK_STOP_NONE && !req->toobig && code == 200 &&
-	    (res == CURLE_OK || res == CURLE_OPERATION_TIMEDOUT ||
-	    res == CURLE_PARTIAL_FILE) && (req->events > 0 || lasted >= 1000)) {
-		/* A normal end (timeoutSeconds, server closed): again. */
+	/* A normal end (timeoutSeconds, the server closed, our timeout):
+	 * watch again from the last resourceVersion. */
+	if (inf->stop == PK_STOP_NONE && code == 200 && (res == 0 ||
+	    res == -1) && (inf->watch_events > 0 || lasted >= 1000)) {
 		inf->failures = 0;
 		pk_watch_start(inf);
 		return;
 	}
-	if (req->stop == PK_STOP_ERROR)
+	if (inf->stop == PK_STOP_ERROR)
 		snprintf(why, sizeof(why), "watch %s: stream error",
 		    inf->r->resource);
-	else if (res == CURLE_OK && code == 200)
+	else if (res == 0 && code == 200)
 		snprintf(why, sizeof(why), "watch %s: closed at once",
 		    inf->r->resource);
 	else
-		pk_failure(req, res, code, "watch", why, sizeof(why));
+		pk_failure(inf, res, code, body, blen, twhy, "watch", why,
+		    sizeof(why));
 	pk_backoff(inf, PK_BACKOFF_WATCH, why);
-}
-
-static void
-pk_check(struct provider_kube *pk)
-{
-	struct pk_informer *inf;
-	struct pk_req *req;
-	CURLMsg *msg;
-	CURLcode res;
-	long code;
-	int left;
-	char *priv;
-
-	while ((msg = curl_multi_info_read(pk->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		res = msg->data.result;
-		priv = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-		req = (struct pk_req *)priv;
-		code = 0;
-		curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code);
-		inf = req->inf;
-		inf->req = NULL;
-		if (req->watch)
-			pk_watch_done(inf, req, res, code);
-		else
-			pk_list_done(inf, req, res, code);
-		pk_req_free(req);
-	}
 }
 
 /* ------------------------------------------------------------- public */
@@ -1036,23 +789,15 @@ struct provider_kube *
 provider_kube_new(struct ev_loop *loop, const struct provider_kube_options *opt,
     provider_kube_cb cb, void *arg, char *err, size_t errlen)
 {
-	static int curl_ready;
 	struct provider_kube *pk;
+	struct kubeconfig kc;
 	size_t i;
 
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			snprintf(err, errlen, "curl_global_init failed");
-			return NULL;
-		}
-		curl_ready = 1;
-	}
+	if (kubeconfig_load(opt->kubeconfig, &kc, err, errlen) == -1)
+		return NULL;
 	if ((pk = calloc(1, sizeof(*pk))) == NULL) {
 		snprintf(err, errlen, "%s", strerror(errno));
-		return NULL;
-	}
-	if (kubeconfig_load(opt->kubeconfig, &pk->kc, err, errlen) == -1) {
-		free(pk);
+		kubeconfig_free(&kc);
 		return NULL;
 	}
 	pk->loop = loop;
@@ -1061,25 +806,24 @@ provider_kube_new(struct ev_loop *loop, const struct provider_kube_options *opt,
 	pk->debounce_ms = opt->debounce_ms;
 	pk->started_ms = util_now_ms();
 	srandom((unsigned)(getpid() ^ time(NULL)));
-	if ((opt->namespace != NULL && (pk->namespace =
-	    strdup(opt->namespace)) == NULL) ||
-	    (pk->store = store_new()) == NULL ||
-	    (pk->multi = curl_multi_init()) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto bad;
-	}
-	curl_multi_setopt(pk->multi, CURLMOPT_SOCKETFUNCTION, pk_sock_cb);
-	curl_multi_setopt(pk->multi, CURLMOPT_SOCKETDATA, pk);
-	curl_multi_setopt(pk->multi, CURLMOPT_TIMERFUNCTION, pk_multi_timer_cb);
-	curl_multi_setopt(pk->multi, CURLMOPT_TIMERDATA, pk);
-	ev_timer_init(&pk->timer, pk_timer_cb, 0., 0.);
 	ev_timer_init(&pk->debounce, pk_debounce_cb, 0., 0.);
 	for (i = 0; i < PK_NRES; i++) {
 		pk->inf[i].pk = pk;
 		pk->inf[i].r = &pk_resources[i];
 		ev_timer_init(&pk->inf[i].retry, pk_retry_cb, 0., 0.);
 	}
-	log_info("kube: API server %s, %s", pk->kc.server,
+	if ((pk->kcl = kube_client_new(loop, &kc, err, errlen)) == NULL) {
+		kubeconfig_free(&kc);
+		goto bad;
+	}
+	pk->kc = kube_client_config(pk->kcl);
+	if ((opt->namespace != NULL && (pk->namespace =
+	    strdup(opt->namespace)) == NULL) ||
+	    (pk->store = store_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto bad;
+	}
+	log_info("kube: API server %s, %s", pk->kc->server,
 	    pk->namespace != NULL ? pk->namespace : "all namespaces");
 	for (i = 0; i < PK_NRES; i++)
 		if (!pk_resources[i].standby)
@@ -1112,7 +856,7 @@ provider_kube_status(const struct provider_kube *pk)
 	o = json_object_new_object();
 	json_object_object_add(o, "kind", json_object_new_string("kube"));
 	json_object_object_add(o, "server",
-	    json_object_new_string(pk->kc.server));
+	    json_object_new_string(pk->kc->server));
 	json_object_object_add(o, "namespace", pk->namespace != NULL ?
 	    json_object_new_string(pk->namespace) : NULL);
 	json_object_object_add(o, "synced",
@@ -1160,12 +904,12 @@ provider_kube_stop(struct provider_kube *pk)
 	pk->stopped = 1;
 	for (i = 0; i < PK_NRES; i++) {
 		ev_timer_stop(pk->loop, &pk->inf[i].retry);
-		pk_req_free(pk->inf[i].req);
+		kube_req_cancel(pk->inf[i].req);
 		pk->inf[i].req = NULL;
+		kube_stream_reset(&pk->inf[i].ks);
 		pk_list_clear(&pk->inf[i]);
 	}
 	ev_timer_stop(pk->loop, &pk->debounce);
-	ev_timer_stop(pk->loop, &pk->timer);
 }
 
 void
@@ -1173,13 +917,9 @@ provider_kube_free(struct provider_kube *pk)
 {
 	if (pk == NULL)
 		return;
-	if (pk->multi != NULL) {
-		provider_kube_stop(pk);
-		curl_multi_cleanup(pk->multi);
-	}
-	ev_timer_stop(pk->loop, &pk->timer);
+	provider_kube_stop(pk);
+	kube_client_free(pk->kcl);
 	store_free(pk->store);
-	kubeconfig_free(&pk->kc);
 	free(pk->namespace);
 	free(pk);
 }
