@@ -169,6 +169,13 @@ print_provider(struct json_object *o)
 	    jint(o, "ready") ? "synced (ready)" : "not synced (not ready)");
 	if (json_object_object_get_ex(p, "last_error", &v) && v != NULL)
 		printf("last error:   %s\n", json_object_get_string(v));
+	if (json_object_object_get_ex(p, "status", &v) &&
+	    json_object_is_type(v, json_type_object))
+		printf("status:       %s of Lease %s (%s), %lld writes, "
+		    "%lld errors\n", jint(v, "leader") ? "leader" : "follower",
+		    jstr(v, "lease"), jint(v, "leader") ? jstr(v, "identity") :
+		    jstr(v, "holder"), (long long)jint(v, "writes"),
+		    (long long)jint(v, "write_errors"));
 	if ((rs = jarr(p, "resources")) == NULL)
 		return;
 	printf("\n%-15s %-9s %-7s %-8s %-8s %-7s %-8s %s\n", "RESOURCE",

@@ -425,6 +425,8 @@ master_kube_new(const struct conf *c, char *err, size_t errlen)
 	o.kubeconfig = c->kubeconfig;
 	o.namespace = c->namespace;
 	o.debounce_ms = c->debounce_ms;
+	o.ingress_class = c->ingress_class;
+	o.publish_address = c->publish_address;
 	return provider_kube_new(m.loop, &o, master_kube_cb, NULL, err,
 	    errlen);
 }
@@ -832,14 +834,33 @@ master_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		/* Workers close their copies as they drain: from then on
 		 * new connections are refused, not left in a backlog. */
 		listeners_close(&m.ls);
-		supervise_stop(&m.sv, master_stopped, NULL);
+		supervise_stop(&m.sv, master_stopped, &m);
 		return;
 	}
+}
+
+/* Gives the Lease release up to a second after the workers stopped. */
+static void
+master_release_wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	static int tries;
+
+	if (provider_kube_busy(m.pk) && ++tries < 20)
+		return;
+	ev_timer_stop(loop, w);
+	master_stopped(NULL);
 }
 
 static void
 master_stopped(void *arg)
 {
+	static ev_timer wait;
+
+	if (arg != NULL && provider_kube_busy(m.pk)) {
+		ev_timer_init(&wait, master_release_wait_cb, 0.05, 0.05);
+		ev_timer_start(m.loop, &wait);
+		return;
+	}
 	log_info("all workers stopped");
 	control_close(m.ctl);
 	m.ctl = NULL;

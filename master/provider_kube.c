@@ -37,6 +37,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "master/kube_client.h"
+#include "master/kube_status.h"
 #include "master/kube_stream.h"
 #include "master/kubeconfig.h"
 #include "master/objects.h"
@@ -142,6 +143,7 @@ struct provider_kube {
 	struct ev_loop		*loop;
 	struct kube_client	*kcl;
 	const struct kubeconfig	*kc;		/* kcl's */
+	struct kube_status	*status;	/* Lease, Ingress status */
 	char			*namespace;
 	uint32_t		 debounce_ms;
 	provider_kube_cb	 cb;
@@ -179,6 +181,7 @@ pk_debounce_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	    offsetof(struct provider_kube, debounce));
 
 	pk->cb(pk->arg, pk);
+	kube_status_sync(pk->status);
 }
 
 /* "list ingresses.networking.k8s.io in namespace x" */
@@ -613,6 +616,7 @@ pk_synced_check(struct provider_kube *pk)
 	    (unsigned long long)(pk->synced_ms - pk->started_ms));
 	ev_timer_stop(pk->loop, &pk->debounce);
 	pk->cb(pk->arg, pk);
+	kube_status_sync(pk->status);
 }
 
 /* A list page arrived whole with 200: collect its items. */
@@ -785,6 +789,46 @@ pk_watch_done(void *arg, int res, long code, const char *body, size_t blen,
 
 /* ------------------------------------------------------------- public */
 
+/*
+ * The status writer: Lease "ingressd[-CLASS]" in the pod's namespace
+ * ($POD_NAMESPACE, else the kubeconfig's or service account's, else
+ * provider.namespace, else "default"), identity $POD_NAME or
+ * hostname_pid.
+ */
+static int
+pk_status_new(struct provider_kube *pk, const struct provider_kube_options *o)
+{
+	struct kube_status_options so;
+	char name[300], id[300], host[256];
+	const char *ns;
+
+	if ((ns = getenv("POD_NAMESPACE")) == NULL || *ns == '\0')
+		ns = pk->kc->namespace;
+	if (ns == NULL)
+		ns = o->namespace != NULL ? o->namespace : "default";
+	snprintf(name, sizeof(name), "ingressd%s%s", o->ingress_class ? "-" :
+	    "", o->ingress_class ? o->ingress_class : "");
+	if (getenv("POD_NAME") != NULL && *getenv("POD_NAME") != '\0')
+		snprintf(id, sizeof(id), "%s", getenv("POD_NAME"));
+	else {
+		if (gethostname(host, sizeof(host)) == -1)
+			util_strlcpy(host, "ingressd", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		snprintf(id, sizeof(id), "%s_%ld", host, (long)getpid());
+	}
+	memset(&so, 0, sizeof(so));
+	so.lease_namespace = ns;
+	so.lease_name = name;
+	so.identity = id;
+	so.address = o->publish_address;
+	if (so.address == NULL && getenv("NODE_IP") != NULL &&
+	    *getenv("NODE_IP") != '\0')
+		so.address = getenv("NODE_IP");
+	so.ingress_class = o->ingress_class;
+	pk->status = kube_status_new(pk->loop, pk->kcl, pk->store, &so);
+	return pk->status != NULL ? 0 : -1;
+}
+
 struct provider_kube *
 provider_kube_new(struct ev_loop *loop, const struct provider_kube_options *opt,
     provider_kube_cb cb, void *arg, char *err, size_t errlen)
@@ -820,6 +864,10 @@ provider_kube_new(struct ev_loop *loop, const struct provider_kube_options *opt,
 	if ((opt->namespace != NULL && (pk->namespace =
 	    strdup(opt->namespace)) == NULL) ||
 	    (pk->store = store_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto bad;
+	}
+	if (pk_status_new(pk, opt) == -1) {
 		snprintf(err, errlen, "out of memory");
 		goto bad;
 	}
@@ -891,6 +939,9 @@ provider_kube_status(const struct provider_kube *pk)
 		json_object_array_add(a, r);
 	}
 	json_object_object_add(o, "resources", a);
+	if (pk->status != NULL)
+		json_object_object_add(o, "status",
+		    kube_status_json(pk->status));
 	return o;
 }
 
@@ -910,6 +961,13 @@ provider_kube_stop(struct provider_kube *pk)
 		pk_list_clear(&pk->inf[i]);
 	}
 	ev_timer_stop(pk->loop, &pk->debounce);
+	kube_status_stop(pk->status);
+}
+
+int
+provider_kube_busy(const struct provider_kube *pk)
+{
+	return pk != NULL && kube_status_busy(pk->status);
 }
 
 void
@@ -918,7 +976,8 @@ provider_kube_free(struct provider_kube *pk)
 	if (pk == NULL)
 		return;
 	provider_kube_stop(pk);
-	kube_client_free(pk->kcl);
+	kube_client_free(pk->kcl);	/* before the status writer */
+	kube_status_free(pk->status);
 	store_free(pk->store);
 	free(pk->namespace);
 	free(pk);

@@ -27,6 +27,9 @@ struct provider_kube_options {
 	const char	*kubeconfig;	/* NULL: in-cluster */
 	const char	*namespace;	/* NULL: all namespaces */
 	uint32_t	 debounce_ms;
+	/* Ingress status (kube_status.c) */
+	const char	*ingress_class;
+	const char	*publish_address;	/* NULL: $NODE_IP, else none */
 };
 
 /*
@@ -47,8 +50,14 @@ int	provider_kube_synced(const struct provider_kube *pk);
 /* {"kind":"kube","server":...,"synced":...,"resources":[...]} */
 struct json_object *provider_kube_status(const struct provider_kube *pk);
 
-/* Stops all requests and timers; the store stays readable.  NULL-safe. */
+/*
+ * Stops all requests and timers and releases the status Lease if held;
+ * the store stays readable.  NULL-safe.
+ */
 void	provider_kube_stop(struct provider_kube *pk);
+
+/* 1 while the Lease release started by provider_kube_stop() runs. */
+int	provider_kube_busy(const struct provider_kube *pk);
 
 /* Stops and frees <pk> and its store; NULL-safe. */
 void	provider_kube_free(struct provider_kube *pk);

@@ -1,6 +1,7 @@
 """provider.kind kube against the fake API server (tests/fakeapi): the same
 routes as from manifests, kept through API trouble."""
 
+import json
 import os
 import re
 import subprocess
@@ -247,20 +248,25 @@ def test_rbac_yaml_matches_requests(ingressd, fakeapi, backend, tmp_path):
     import urllib.parse
     a = backend("a")
     fakeapi.paths_404 = {"endpointslices"}      # Endpoints are used too
-    d = start(ingressd, fakeapi, tmp_path, simple_route("x.test", "x", [a]))
+    d = start(ingressd, fakeapi, tmp_path, simple_route("x.test", "x", [a]),
+              config={"publish": {"address": "192.0.2.7"}})
     fakeapi.paths_404 = set()
-    fakeapi.close_watches()
     d.wait_log(r"watching v1 Endpoints instead")
-    time.sleep(0.5)
+    wait_until(lambda: fakeapi.status_writes, what="a status write")
+    wait_until(lambda: fakeapi.count("PUT", "/leases/"), what="a renewal")
     used = {}
     for method, p in list(fakeapi.requests):
         u = urllib.parse.urlsplit(p)
         parts = [x for x in u.path.split("/") if x]
-        group = "" if parts[0] == "api" else parts[1]
-        res = parts[-1]
+        group, rest = ("", parts[2:]) if parts[0] == "api" else \
+            (parts[1], parts[3:])
+        if rest[0] == "namespaces":
+            rest = rest[2:]
+        res = "/".join([rest[0]] + rest[2:])
         q = urllib.parse.parse_qs(u.query)
-        verb = {"GET": "watch" if q.get("watch") else "list",
-                "PUT": "update", "POST": "create"}[method]
+        verb = {"PUT": "update", "POST": "create"}.get(method) or (
+            "get" if len(rest) > 1 else "watch" if q.get("watch") else
+            "list")
         used.setdefault((group, res), set()).add(verb)
     used[("discovery.k8s.io", "endpointslices")] = {"list", "watch"}
     assert used == _rbac_rules()
@@ -290,3 +296,80 @@ def test_in_cluster_config(ingressd, fakeapi, backend, tmp_path,
     out = subprocess.run([BIN, "--check", "--config", d.config_path],
                          capture_output=True, text=True, timeout=T)
     assert out.returncode == 1 and "KUBERNETES_SERVICE_HOST" in out.stderr
+
+
+def _lb(fakeapi, name):
+    o = fakeapi.get("Ingress", name) or {}
+    return [x.get("ip") or x.get("hostname") for x in
+            o.get("status", {}).get("loadBalancer", {}).get("ingress", [])]
+
+
+def _written(fakeapi, addr):
+    return [(n, s) for ns, n, s, ua in list(fakeapi.status_writes)
+            if addr in json.dumps(s)]
+
+
+def _class_objs(a):
+    cls = {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+           "metadata": {"name": "ingressd"},
+           "spec": {"controller": "ingressd.io/ingress-controller"}}
+    theirs = ingress("theirs", [rule("theirs.test", path("/", "a"))],
+                     cls="nginx")
+    theirs["status"] = {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}
+    return [cls, theirs,
+            ingress("ours", [rule("ours.test", path("/", "a"))],
+                    cls="ingressd")] + svc_for("a", [a])
+
+
+def test_status_one_writer_and_takeover(ingressd, fakeapi, backend,
+                                        tmp_path, monkeypatch):
+    monkeypatch.setenv("INGRESSD_TEST_LEASE_MS", "1500,1000,200")
+    a = backend("a")
+    cfg = {"ingress_class": "ingressd"}
+    da = start(ingressd, fakeapi, tmp_path, _class_objs(a),
+               config=dict(cfg, publish={"address": "192.0.2.1"}))
+    # The leader writes ours and clears the one that is not ours.
+    wait_until(lambda: _lb(fakeapi, "ours") == ["192.0.2.1"],
+               what="status of ours")
+    wait_until(lambda: _lb(fakeapi, "theirs") == [], what="theirs cleared")
+    assert ctl(da)["provider"]["status"]["leader"] is True
+    db = ingressd(config=dict(da.overrides,
+                              publish={"address": "192.0.2.2"}))
+    fakeapi.apply(ingress("late", [rule("late.test", path("/", "a"))],
+                          cls="ingressd"))
+    wait_until(lambda: _lb(fakeapi, "late") == ["192.0.2.1"],
+               what="status of late by the leader")
+    time.sleep(1)
+    assert _written(fakeapi, "192.0.2.2") == []
+    sb = ctl(db)["provider"]["status"]
+    assert sb["leader"] is False and sb["holder"] == \
+        ctl(da)["provider"]["status"]["identity"]
+    # The leader stops (and releases the Lease): the other takes over.
+    da.stop()
+    wait_until(lambda: _lb(fakeapi, "ours") == ["192.0.2.2"] and
+               _lb(fakeapi, "late") == ["192.0.2.2"], what="takeover")
+    assert ctl(db)["provider"]["status"]["leader"] is True
+    db.wait_log(r"leader \(Lease default/ingressd-ingressd")
+    holders = [spec.get("holderIdentity") for op, ns, n, spec in
+               fakeapi.lease_writes]
+    assert "" in holders                    # released on stop
+    assert route(db.port, "ours.test") == "a"
+
+
+def test_lease_expiry_takeover(ingressd, fakeapi, backend, tmp_path,
+                               monkeypatch):
+    monkeypatch.setenv("INGRESSD_TEST_LEASE_MS", "1500,1000,200")
+    a = backend("a")
+    cfg = {"ingress_class": "ingressd"}
+    da = start(ingressd, fakeapi, tmp_path, _class_objs(a),
+               config=dict(cfg, publish={"address": "192.0.2.1"}))
+    wait_until(lambda: _lb(fakeapi, "ours") == ["192.0.2.1"],
+               what="status of ours")
+    da._kill()                              # no release: the lease expires
+    t0 = time.monotonic()
+    db = ingressd(config=dict(da.overrides,
+                              publish={"address": "192.0.2.2"}))
+    wait_until(lambda: _lb(fakeapi, "ours") == ["192.0.2.2"],
+               what="takeover after expiry")
+    assert time.monotonic() - t0 >= 1.0     # waited for the expiry
+    db.wait_log(r"expired: taking over")
