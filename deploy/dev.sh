@@ -171,6 +171,8 @@ cmd_test() {
 	local san="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer"
 	if configure_in build-asan CFLAGS="$san" LDFLAGS="$san" &&
 	    make -C build-asan -j"$NPROC"; then
+		# Sanitized code on a shared machine: more time per Check test.
+		CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3} \
 		ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		    make -C build-asan -j"$NPROC" check ||
