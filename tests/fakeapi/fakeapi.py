@@ -32,7 +32,8 @@ Control API (methods on FakeAPI, called by the tests in-process):
   create/update/apply/delete/get, compact(), watch_error_410(),
   close_watches(), fail(n, status), drop(n), stall(on), stop()/start()
   (same port), tokens (set of accepted tokens), status_writes and
-  lease_writes (recorded), requests (method, path) log.
+  lease_writes (recorded), requests (method, path) log, emitted
+  (resourceVersion -> wall-clock time its watch event was written).
 """
 
 import base64
@@ -122,6 +123,7 @@ class FakeAPI:
         self.status_writes = []
         self.lease_writes = []
         self.requests = []
+        self.emitted = {}           # resourceVersion -> time.time() sent
         self.paths_404 = set()      # e.g. {"endpointslices"}: not served
         self.server = None
         self.thread = None
@@ -502,22 +504,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             keys = sorted(k for k, o in f.objects.items()
                           if self._match(res, ns, q, k, o) and
                           "/".join(k[1:]) > start)
-            items = []
-            for k in keys:
-                o = copy.deepcopy(f.objects[k])
-                o.pop("kind", None)
-                o.pop("apiVersion", None)
-                items.append(o)
+            # Stored objects are never changed in place (every write
+            # stores a new copy), so shallow copies serialize safely.
+            more = len(keys) - limit if limit and len(keys) > limit else 0
+            if more:
+                keys = keys[:limit]
+            items = [{x: v for x, v in f.objects[k].items()
+                      if x not in ("kind", "apiVersion")} for k in keys]
             list_rv = rv if rv is not None else f.rv
         md = {"resourceVersion": str(list_rv)}
-        if limit and len(items) > limit:
-            items = items[:limit]
+        if more:
             last = items[-1]["metadata"]
             md["continue"] = base64.b64encode(json.dumps({
                 "rv": list_rv, "start": "%s/%s" % (
                     last.get("namespace", ""), last["name"])}).encode()
             ).decode()
-            md["remainingItemCount"] = len(keys) - limit
+            md["remainingItemCount"] = more
         if "as=Table" in self.headers.get("Accept", ""):
             self._send(200, self._table(items))
             return
@@ -609,6 +611,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 for h in new:
                     pending.append(self._event(h[2], h[3], table))
                     rv = h[0]
+                sent_rv = rv if new else None
                 if (bookmarks and not pending and not stalled and
                         time.monotonic() - last_bm >= f.bookmark_interval):
                     if not table:
@@ -625,6 +628,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if pending and not stalled:
                     self._emit(b"".join(pending))
                     pending = []
+                    if sent_rv is not None:
+                        f.emitted[sent_rv] = time.time()
                 if closed or error:
                     self._chunk(b"")
                     return
