@@ -931,7 +931,9 @@ master_relisten(const struct conf *nc)
 /*
  * SIGHUP and `ingressctl reload`: read the configuration again; on error
  * keep the running one.  Applied at once: routes (provider dir, debounce,
- * ingress_class, timeouts and limits: recompiled and published), the
+ * ingress_class, timeouts and limits: recompiled and published; a changed
+ * kube provider setting starts a new provider that takes over once it
+ * synced, the old one serving until then), the
  * worker count (pool grows or shrinks), listen addresses (workers replaced
  * on new sockets), log level, control socket path.  For workers started
  * from now on: user, sandbox.  Needing a restart: pid_file.
@@ -955,7 +957,10 @@ master_reload(char *err, size_t errlen)
 	    !master_streq(m.conf.provider_dir, nc.provider_dir) ||
 	    !master_streq(m.conf.kubeconfig, nc.kubeconfig) ||
 	    !master_streq(m.conf.namespace, nc.namespace) ||
-	    m.conf.debounce_ms != nc.debounce_ms;
+	    m.conf.debounce_ms != nc.debounce_ms ||
+	    (nc.provider_kind == CONF_PROVIDER_KUBE &&
+	    (!master_streq(m.conf.ingress_class, nc.ingress_class) ||
+	    !master_streq(m.conf.publish_address, nc.publish_address)));
 	ctl_changed = !master_streq(m.conf.control_socket, nc.control_socket);
 
 	old = m.conf;

@@ -403,7 +403,7 @@ pk_event_cb(void *arg, const char *line, size_t len)
 	struct provider_kube *pk = inf->pk;
 	struct kube_event ev;
 	struct obj *o = NULL;
-	char err[256];
+	char err[256], *key, *slash;
 	int changed = 0;
 
 	if (kube_event_parse(line, len, &ev, err, sizeof(err)) == -1) {
@@ -427,6 +427,13 @@ pk_event_cb(void *arg, const char *line, size_t len)
 			changed = store_delete(pk->store, o->kind,
 			    o->meta.namespace, o->meta.name);
 			objects_free(o);
+		} else if ((key = pk_item_key(ev.object)) != NULL) {
+			/* Gone, valid or not: by its key. */
+			slash = strchr(key, '/');
+			*slash = '\0';
+			changed = store_delete(pk->store, inf->r->kind, key,
+			    slash + 1);
+			free(key);
 		}
 		break;
 	case KUBE_EVENT_BOOKMARK:

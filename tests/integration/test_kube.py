@@ -4,6 +4,7 @@ routes as from manifests, kept through API trouble."""
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -373,3 +374,39 @@ def test_lease_expiry_takeover(ingressd, fakeapi, backend, tmp_path,
                what="takeover after expiry")
     assert time.monotonic() - t0 >= 1.0     # waited for the expiry
     db.wait_log(r"expired: taking over")
+
+
+def test_reload_switches_namespace(ingressd, fakeapi, backend, tmp_path):
+    a, b = backend("a"), backend("b")
+    d = start(ingressd, fakeapi, tmp_path,
+              simple_route("a.test", "x", [a], ns="one") +
+              simple_route("b.test", "x", [b], ns="two"),
+              config={"provider": {"namespace": "one"}})
+    assert route(d.port, "a.test") == "a"
+    assert route(d.port, "b.test") == 404
+    d.overrides["provider"]["namespace"] = "two"
+    d.write_config()
+    d.signal(signal.SIGHUP)
+    wait_route(d, "b.test", "b")
+    wait_route(d, "a.test", 404)
+    d.wait_log(r"reloaded provider synced and took over")
+    assert ctl(d)["provider"]["namespace"] == "two"
+    # And back to the files provider.
+    d.write_manifest("m.yaml", simple_route("f.test", "f", [a]))
+    d.overrides["provider"] = {"kind": "files", "dir": "manifests"}
+    d.write_config()
+    d.signal(signal.SIGHUP)
+    wait_route(d, "f.test", "a")
+    assert ctl(d)["provider"]["kind"] == "files"
+
+
+def test_invalid_update_keeps_route_delete_removes(ingressd, fakeapi,
+                                                   backend, tmp_path):
+    a = backend("a")
+    d = start(ingressd, fakeapi, tmp_path, simple_route("x.test", "x", [a]))
+    bad = ingress("ing-x", [])          # neither rules nor defaultBackend
+    fakeapi.apply(bad)
+    d.wait_log(r"ingresses: invalid object skipped")
+    assert route(d.port, "x.test") == "a"
+    fakeapi.delete("Ingress", "ing-x")
+    wait_route(d, "x.test", 404)
