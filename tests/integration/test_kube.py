@@ -101,7 +101,7 @@ def test_watch_http_410_and_early_close(ingressd, fakeapi, backend,
     fakeapi.compact()
     fakeapi.close_watches()         # reconnects from a compacted version
     fakeapi.stall(False)
-    wait_route(d, "x.test", "b")
+    wait_route(d, "x.test", "b", timeout=3 * T)
     d.wait_log(r"410 Gone")
 
 
