@@ -52,7 +52,6 @@
 #define PK_BACKOFF_CAP_MS	30000
 #define PK_WATCH_MIN_S		240
 #define PK_WATCH_MAX_S		360
-#define PK_CONNECT_TIMEOUT_MS	10000
 #define PK_LIST_TIMEOUT_MS	60000
 #define PK_WATCH_SLACK_MS	30000	/* past timeoutSeconds */
 #define PK_URL_MAX		2048

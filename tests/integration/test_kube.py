@@ -8,8 +8,9 @@ import signal
 import subprocess
 import time
 
-from conftest import (BIN, T, ctl, get, ingress, path, route, rule, svc_for,
-                      endpoint_slice, simple_route, wait_until)
+from conftest import (BIN, T, ctl, free_port, get, ingress, path, route,
+                      rule, svc_for, endpoint_slice, simple_route,
+                      wait_until)
 
 
 def start(ingressd, fakeapi, tmp_path, objects=(), config=None, **kc):
@@ -410,3 +411,35 @@ def test_invalid_update_keeps_route_delete_removes(ingressd, fakeapi,
     assert route(d.port, "x.test") == "a"
     fakeapi.delete("Ingress", "ing-x")
     wait_route(d, "x.test", 404)
+
+
+def test_kubeconfig_ca_data_and_insecure(ingressd, fakeapi, backend,
+                                         tmp_path):
+    a = backend("a")
+    fakeapi.apply(*simple_route("x.test", "x", [a]))
+    for ca in ("data", "insecure"):
+        kpath = fakeapi.kubeconfig(str(tmp_path / ("kc-" + ca)), ca=ca)
+        d = ingressd(config={"provider": {"kind": "kube", "dir": None,
+                                          "kubeconfig": kpath,
+                                          "debounce": "50ms"}})
+        assert route(d.port, "x.test") == "a"
+        d.stop()
+    # A CA that did not sign the server's certificate: no sync, and why.
+    from fakeapi import make_certs
+    other = make_certs(str(tmp_path / "other"))[0]
+    kpath = fakeapi.kubeconfig(str(tmp_path / "kc-bad"))
+    with open(kpath) as f:
+        text = f.read().replace(fakeapi.ca, str(other))
+    with open(kpath, "w") as f:
+        f.write(text)
+    d = ingressd(config={"provider": {"kind": "kube", "dir": None,
+                                      "kubeconfig": kpath}}, start=False)
+    d.port = free_port()
+    d.write_config()
+    d.proc = subprocess.Popen([BIN, "--config", d.config_path,
+                               "--foreground"], stdout=open(d.log_path, "wb"),
+                              stderr=subprocess.STDOUT, cwd=d.base)
+    d.wait_log(r"list ingresses\.networking\.k8s\.io at cluster scope: .*"
+               r"(certificate|SSL)")
+    assert d.generation() == 0
+    d.initial_workers = d.wait_workers()    # waiting for a snapshot
