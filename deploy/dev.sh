@@ -25,6 +25,9 @@ BASE_PKGS="build-essential autoconf automake libtool pkg-config libev-dev
 libcurl4-openssl-dev libjson-c-dev libyaml-dev libssl-dev libseccomp-dev check
 python3 python3-pytest python3-yaml curl clang mandoc netcat-openbsd systemd"
 BENCH_PKGS="wrk nginx-light haproxy"
+# kubectl for the fake API server's client test; a kubectl from another
+# package (e.g. google-cloud-sdk's) conflicts with it and serves as well.
+KUBE_PKGS="kubernetes-client openssl"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'dev.sh: %s\n' "$*" >&2; exit 1; }
@@ -58,6 +61,11 @@ install_pkgs() {
 cmd_deps() {
 	# shellcheck disable=SC2086
 	install_pkgs $BASE_PKGS
+	# Any kubectl will do; Debian's package only when there is none.
+	if ! command -v kubectl >/dev/null 2>&1; then
+		# shellcheck disable=SC2086
+		install_pkgs $KUBE_PKGS
+	fi
 }
 
 # configure_in DIR [VAR=VALUE...] [--option...]: configures out of tree in
@@ -178,6 +186,8 @@ cmd_test() {
 	if configure_in build-asan CFLAGS="$san" LDFLAGS="$san" \
 	    --with-Werror &&
 	    make -C build-asan -j"$NPROC"; then
+		# Sanitized code on a shared machine: more time per Check test.
+		CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3} \
 		ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		    make -C build-asan -j"$NPROC" check ||

@@ -286,6 +286,23 @@ cc_ours(const struct cc *c, const struct obj *o)
 	    cc_strcmp0(ic->u.ingress_class.controller, COMPILE_CONTROLLER) == 0;
 }
 
+int
+compile_ingress_ours(const struct store *st, const char *ingress_class,
+    const struct obj *o)
+{
+	struct compile_options opt;
+	struct cc c;
+
+	if (o->kind != OBJ_INGRESS)
+		return 0;
+	memset(&opt, 0, sizeof(opt));
+	memset(&c, 0, sizeof(c));
+	opt.ingress_class = ingress_class;
+	c.st = st;
+	c.opt = &opt;
+	return cc_ours(&c, o);
+}
+
 /* Oldest first; equal creation times by namespace, then name. */
 static int
 cc_age_cmp(const void *a, const void *b)

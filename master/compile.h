@@ -64,4 +64,11 @@ int	compile_routes(const struct store *st,
 
 void	compile_result_free(struct compile_result *r);
 
+/*
+ * 1 when the Ingress <o> is ours with <ingress_class> (NULL: class-less
+ * ones), the same decision compile_routes() makes; for the status writer.
+ */
+int	compile_ingress_ours(const struct store *st, const char *ingress_class,
+	    const struct obj *o);
+
 #endif

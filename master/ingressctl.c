@@ -148,6 +148,50 @@ jarr(struct json_object *o, const char *key)
 	return v;
 }
 
+/* The provider's state: the kube provider's resources as a table. */
+static void
+print_provider(struct json_object *o)
+{
+	struct json_object *p, *rs, *r, *v;
+	size_t i;
+
+	if (!json_object_object_get_ex(o, "provider", &p) ||
+	    !json_object_is_type(p, json_type_object))
+		return;
+	if (strcmp(jstr(p, "kind"), "kube") != 0) {
+		printf("provider:     files %s, %s\n", jstr(p, "dir"),
+		    jint(o, "ready") ? "ready" : "not loaded");
+		return;
+	}
+	printf("provider:     kube %s, %s, %s\n", jstr(p, "server"),
+	    json_object_object_get_ex(p, "namespace", &v) && v != NULL ?
+	    json_object_get_string(v) : "all namespaces",
+	    jint(o, "ready") ? "synced (ready)" : "not synced (not ready)");
+	if (json_object_object_get_ex(p, "last_error", &v) && v != NULL)
+		printf("last error:   %s\n", json_object_get_string(v));
+	if (json_object_object_get_ex(p, "status", &v) &&
+	    json_object_is_type(v, json_type_object))
+		printf("status:       %s of Lease %s (%s), %lld writes, "
+		    "%lld errors\n", jint(v, "leader") ? "leader" : "follower",
+		    jstr(v, "lease"), jint(v, "leader") ? jstr(v, "identity") :
+		    jstr(v, "holder"), (long long)jint(v, "writes"),
+		    (long long)jint(v, "write_errors"));
+	if ((rs = jarr(p, "resources")) == NULL)
+		return;
+	printf("\n%-15s %-9s %-7s %-8s %-8s %-7s %-8s %s\n", "RESOURCE",
+	    "STATE", "SYNCED", "OBJECTS", "EVENTS", "ERRORS", "RELISTS",
+	    "VERSION");
+	for (i = 0; i < json_object_array_length(rs); i++) {
+		r = json_object_array_get_idx(rs, i);
+		printf("%-15s %-9s %-7s %-8lld %-8lld %-7lld %-8lld %s\n",
+		    jstr(r, "resource"), jstr(r, "state"),
+		    jint(r, "synced") ? "yes" : "no",
+		    (long long)jint(r, "objects"), (long long)jint(r, "events"),
+		    (long long)jint(r, "errors"), (long long)jint(r, "relists"),
+		    jstr(r, "resourceVersion"));
+	}
+}
+
 static void
 print_status(struct json_object *o)
 {
@@ -165,6 +209,7 @@ print_status(struct json_object *o)
 	    jint(o, "applied") ? "applied by all workers" :
 	    "not yet applied by all workers");
 	printf("route errors: %lld\n", (long long)jint(o, "route_errors"));
+	print_provider(o);
 	if ((ws = jarr(o, "workers")) == NULL)
 		return;
 	printf("\n%-7s %-8s %-9s %-11s %-12s %s\n", "WORKER", "PID",

@@ -11,6 +11,7 @@
  *   workers     master_dispatch_worker()   master/supervise.c
  *   ingressctl  control_dispatch()         master/control.c
  *   manifests   provider_files (inotify) -> master_store_cb()
+ *   API server  provider_kube (list+watch) -> master_kube_cb()
  *   signals     master_signal_cb() (SIGHUP, SIGTERM, SIGINT),
  *               master_child_cb() (SIGCHLD through libev's ev_child)
  *   systemd     master/notify.c ($NOTIFY_SOCKET: READY, RELOADING, ...)
@@ -46,9 +47,11 @@
 #include "master/compile.h"
 #include "master/control.h"
 #include "master/healthtab.h"
+#include "master/kubeconfig.h"
 #include "master/listeners.h"
 #include "master/notify.h"
 #include "master/provider_files.h"
+#include "master/provider_kube.h"
 #include "master/resolver.h"
 #include "master/store.h"
 #include "master/supervise.h"
@@ -73,7 +76,11 @@ static struct {
 	struct listeners	 ls;
 	struct supervise	 sv;
 	struct provider_files	*pf;
-	struct store		*store;
+	struct provider_kube	*pk;		/* kube: owns the store */
+	struct provider_kube	*pk_next;	/* reload: until it synced */
+	struct provider_kube	*pk_old;	/* freed off the loop */
+	ev_timer		 pk_reap;
+	struct store		*store;		/* files only */
 	struct resolver		*resolver;	/* ExternalName Services */
 	struct control		*ctl;
 	int			 pid_fd;
@@ -100,6 +107,11 @@ static int	master_resolve(void *, const char *, struct sockaddr_storage *,
 		    socklen_t *, size_t, size_t *);
 static void	master_resolved_cb(void *);
 static void	master_store_cb(void *, struct store *, int);
+static void	master_kube_cb(void *, struct provider_kube *);
+static struct provider_kube *master_kube_new(const struct conf *, char *,
+		    size_t);
+static void	master_pk_reap_cb(struct ev_loop *, ev_timer *, int);
+static void	master_pk_retire(struct provider_kube *);
 static void	master_signal_cb(struct ev_loop *, ev_signal *, int);
 static void	master_child_cb(struct ev_loop *, ev_child *, int);
 static void	master_ctl_reopen_cb(struct ev_loop *, ev_timer *, int);
@@ -110,6 +122,7 @@ static struct json_object *master_ctl_status(void *, char *, size_t);
 static struct json_object *master_ctl_routes(void *, char *, size_t);
 static struct json_object *master_ctl_backends(void *, char *, size_t);
 static int	master_ctl_reload(void *, char *, size_t);
+int		master_provider_ready(void);
 
 static const struct control_ops master_ctl_ops = {
 	.arg = NULL,
@@ -168,11 +181,14 @@ master_conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 
 	if (conf_load(path, c, err, errlen) == -1)
 		return -1;
-	if (c->provider_kind == CONF_PROVIDER_KUBE) {
-		snprintf(err, errlen, "%s: provider.kind kube is not "
-		    "implemented yet", path);
-		conf_free(c);
-		return -1;
+	if (c->kubeconfig != NULL && c->kubeconfig[0] != '/') {
+		master_abspath(c->kubeconfig, abs, sizeof(abs));
+		free(c->kubeconfig);
+		if ((c->kubeconfig = strdup(abs)) == NULL) {
+			snprintf(err, errlen, "%s", strerror(errno));
+			conf_free(c);
+			return -1;
+		}
 	}
 	if (c->provider_dir != NULL && c->provider_dir[0] != '/') {
 		master_abspath(c->provider_dir, abs, sizeof(abs));
@@ -309,13 +325,16 @@ master_publish(void)
 	size_t len = 0;
 	int fd;
 
-	if (m.store == NULL)
+	struct store *st;
+
+	st = m.pk != NULL ? provider_kube_store(m.pk) : m.store;
+	if (st == NULL || (m.pk != NULL && !provider_kube_synced(m.pk)))
 		return;
 	master_compile_options(&m.conf, &opt);
 	opt.resolve = master_resolve;
 	opt.resolve_arg = m.resolver;
 	memset(&res, 0, sizeof(res));
-	if (compile_routes(m.store, &opt, &res) == -1) {
+	if (compile_routes(st, &opt, &res) == -1) {
 		log_warnx("compile: out of memory; keeping generation %llu",
 		    (unsigned long long)m.generation);
 		return;
@@ -398,7 +417,75 @@ master_store_cb(void *arg, struct store *st, int nerrors)
 		    m.conf.provider_dir, nerrors);
 	store_free(m.store);
 	m.store = st;
+	if (m.pk != NULL) {
+		/* kube -> files on reload: the files' routes from now on. */
+		master_pk_retire(m.pk);
+		m.pk = NULL;
+	}
 	master_publish();
+}
+
+/*
+ * A provider is freed from a zero timer, never from inside its own
+ * callback (which runs within its curl processing).
+ */
+static void
+master_pk_retire(struct provider_kube *pk)
+{
+	provider_kube_stop(pk);
+	if (m.pk_old != NULL)
+		provider_kube_free(m.pk_old);
+	m.pk_old = pk;
+	ev_timer_start(m.loop, &m.pk_reap);
+}
+
+static void
+master_pk_reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	provider_kube_free(m.pk_old);
+	m.pk_old = NULL;
+}
+
+/*
+ * The kube provider's store changed (or completed its first sync).  A
+ * provider started by a reload takes over only once it synced, so the
+ * routes of the old one serve until then.
+ */
+static void
+master_kube_cb(void *arg, struct provider_kube *pk)
+{
+	if (pk == m.pk_next) {
+		if (!provider_kube_synced(pk))
+			return;
+		if (m.pk != NULL)
+			master_pk_retire(m.pk);
+		m.pk = pk;
+		m.pk_next = NULL;
+		if (m.pf != NULL) {
+			provider_files_free(m.pf);
+			m.pf = NULL;
+		}
+		store_free(m.store);
+		m.store = NULL;
+		log_info("kube: the reloaded provider synced and took over");
+	}
+	if (pk == m.pk)
+		master_publish();
+}
+
+static struct provider_kube *
+master_kube_new(const struct conf *c, char *err, size_t errlen)
+{
+	struct provider_kube_options o;
+
+	memset(&o, 0, sizeof(o));
+	o.kubeconfig = c->kubeconfig;
+	o.namespace = c->namespace;
+	o.debounce_ms = c->debounce_ms;
+	o.ingress_class = c->ingress_class;
+	o.publish_address = c->publish_address;
+	return provider_kube_new(m.loop, &o, master_kube_cb, NULL, err,
+	    errlen);
 }
 
 /*
@@ -538,6 +625,23 @@ master_check(const char *path)
 	if (geteuid() == 0 && getpwnam(c.user) == NULL)
 		fprintf(stderr, "warning: %s: user \"%s\": no such user: "
 		    "ingressd would not start\n", path, c.user);
+	if (c.provider_kind == CONF_PROVIDER_KUBE) {
+		struct kubeconfig kc;
+
+		/* Only what can be checked without the network. */
+		if (kubeconfig_load(c.kubeconfig, &kc, err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "%s: provider kube: %s\n", path, err);
+			conf_free(&c);
+			return 1;
+		}
+		printf("%s: configuration OK; provider kube: API server %s, "
+		    "%s\n", path, kc.server, c.namespace != NULL ?
+		    c.namespace : "all namespaces");
+		kubeconfig_free(&kc);
+		conf_free(&c);
+		return 0;
+	}
 	st = provider_files_load(c.provider_dir, &nerrors, err, sizeof(err));
 	if (st == NULL) {
 		fprintf(stderr, "warning: provider.dir %s: %s\n",
@@ -680,11 +784,20 @@ main(int argc, char **argv)
 	    NULL)) == NULL)
 		fatalx("resolver: out of memory");
 
-	/* Loads synchronously: generation 1 exists before any worker. */
-	m.pf = provider_files_new(m.loop, m.conf.provider_dir,
-	    m.conf.debounce_ms, master_store_cb, NULL);
-	if (m.pf == NULL)
-		fatal("provider.dir %s", m.conf.provider_dir);
+	ev_timer_init(&m.pk_reap, master_pk_reap_cb, 0., 0.);
+	if (m.conf.provider_kind == CONF_PROVIDER_KUBE) {
+		/* Generation 1 comes when every resource is listed. */
+		if ((m.pk = master_kube_new(&m.conf, err,
+		    sizeof(err))) == NULL)
+			fatalx("provider kube: %s", err);
+	} else {
+		/* Loads synchronously: generation 1 exists before any
+		 * worker. */
+		m.pf = provider_files_new(m.loop, m.conf.provider_dir,
+		    m.conf.debounce_ms, master_store_cb, NULL);
+		if (m.pf == NULL)
+			fatal("provider.dir %s", m.conf.provider_dir);
+	}
 	if (m.generation == 0)
 		log_warnx("no routes compiled yet: workers wait for the first "
 		    "snapshot before accepting");
@@ -718,6 +831,9 @@ main(int argc, char **argv)
 	ev_run(m.loop, 0);
 
 	resolver_free(m.resolver);
+	provider_kube_free(m.pk);
+	provider_kube_free(m.pk_next);
+	provider_kube_free(m.pk_old);
 	store_free(m.store);
 	if (m.have_last)
 		compile_result_free(&m.last);
@@ -775,17 +891,40 @@ master_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		    m.conf.shutdown_grace_ms);
 		provider_files_free(m.pf);
 		m.pf = NULL;
+		/* The store stays for compiles until the end. */
+		provider_kube_stop(m.pk);
+		provider_kube_free(m.pk_next);
+		m.pk_next = NULL;
 		/* Workers close their copies as they drain: from then on
 		 * new connections are refused, not left in a backlog. */
 		listeners_close(&m.ls);
-		supervise_stop(&m.sv, master_stopped, NULL);
+		supervise_stop(&m.sv, master_stopped, &m);
 		return;
 	}
+}
+
+/* Gives the Lease release up to a second after the workers stopped. */
+static void
+master_release_wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	static int tries;
+
+	if (provider_kube_busy(m.pk) && ++tries < 20)
+		return;
+	ev_timer_stop(loop, w);
+	master_stopped(NULL);
 }
 
 static void
 master_stopped(void *arg)
 {
+	static ev_timer wait;
+
+	if (arg != NULL && provider_kube_busy(m.pk)) {
+		ev_timer_init(&wait, master_release_wait_cb, 0.05, 0.05);
+		ev_timer_start(m.loop, &wait);
+		return;
+	}
 	log_info("all workers stopped");
 	notify_close();
 	control_close(m.ctl);
@@ -857,7 +996,9 @@ master_relisten(const struct conf *nc)
 /*
  * SIGHUP and `ingressctl reload`: read the configuration again; on error
  * keep the running one.  Applied at once: routes (provider dir, debounce,
- * ingress_class, timeouts and limits: recompiled and published), the
+ * ingress_class, timeouts and limits: recompiled and published; a changed
+ * kube provider setting starts a new provider that takes over once it
+ * synced, the old one serving until then), the
  * worker count (pool grows or shrinks), listen addresses (workers replaced
  * on new sockets), log level, control socket path.  For workers started
  * from now on: user, sandbox.  Needing a restart: pid_file.
@@ -878,8 +1019,14 @@ master_reload(char *err, size_t errlen)
 	if (!master_streq(m.conf.pid_file, nc.pid_file))
 		log_warnx("reload: pid_file changed: restart ingressd to apply "
 		    "it");
-	provider_changed = !master_streq(m.conf.provider_dir,
-	    nc.provider_dir) || m.conf.debounce_ms != nc.debounce_ms;
+	provider_changed = m.conf.provider_kind != nc.provider_kind ||
+	    !master_streq(m.conf.provider_dir, nc.provider_dir) ||
+	    !master_streq(m.conf.kubeconfig, nc.kubeconfig) ||
+	    !master_streq(m.conf.namespace, nc.namespace) ||
+	    m.conf.debounce_ms != nc.debounce_ms ||
+	    (nc.provider_kind == CONF_PROVIDER_KUBE &&
+	    (!master_streq(m.conf.ingress_class, nc.ingress_class) ||
+	    !master_streq(m.conf.publish_address, nc.publish_address)));
 	ctl_changed = !master_streq(m.conf.control_socket, nc.control_socket);
 
 	old = m.conf;
@@ -898,7 +1045,17 @@ master_reload(char *err, size_t errlen)
 		ev_timer_start(m.loop, &m.ctl_reopen);
 
 	gen = m.generation;
-	if (provider_changed) {
+	if (provider_changed && m.conf.provider_kind == CONF_PROVIDER_KUBE) {
+		/* Takes over in master_kube_cb() once synced; until then
+		 * the running provider's routes serve. */
+		provider_kube_free(m.pk_next);
+		if ((m.pk_next = master_kube_new(&m.conf, rerr,
+		    sizeof(rerr))) == NULL)
+			log_warnx("reload: provider kube: %s; keeping the "
+			    "running provider", rerr);
+	} else if (provider_changed) {
+		provider_kube_free(m.pk_next);
+		m.pk_next = NULL;
 		pf = provider_files_new(m.loop, m.conf.provider_dir,
 		    m.conf.debounce_ms, master_store_cb, NULL);
 		if (pf == NULL)
@@ -909,7 +1066,7 @@ master_reload(char *err, size_t errlen)
 			provider_files_free(m.pf);
 			m.pf = pf;
 		}
-	} else
+	} else if (m.pf != NULL)
 		provider_files_reload(m.pf);
 	/* Settings or class may have changed even when no file did. */
 	if (m.generation == gen)
@@ -965,6 +1122,21 @@ master_ctl_status(void *arg, char *err, size_t errlen)
 		json_object_array_add(ws, wo);
 	}
 	json_object_object_add(o, "workers", ws);
+	if (m.pk != NULL)
+		json_object_object_add(o, "provider",
+		    provider_kube_status(m.pk));
+	else {
+		ws = json_object_new_object();
+		json_object_object_add(ws, "kind",
+		    json_object_new_string("files"));
+		json_object_object_add(ws, "dir",
+		    json_object_new_string(m.conf.provider_dir));
+		json_object_object_add(ws, "synced",
+		    json_object_new_boolean(m.store != NULL));
+		json_object_object_add(o, "provider", ws);
+	}
+	json_object_object_add(o, "ready",
+	    json_object_new_boolean(master_provider_ready()));
 	return o;
 }
 
@@ -1066,6 +1238,19 @@ master_ctl_backends(void *arg, char *err, size_t errlen)
 	}
 	json_object_object_add(o, "backends", a);
 	return o;
+}
+
+/*
+ * Readiness: the routes reflect a complete view of the provider (kube:
+ * every resource listed once; files: the directory loaded).  For the
+ * status document now and the admin listener's /readyz later.
+ */
+int
+master_provider_ready(void)
+{
+	if (m.pk != NULL)
+		return provider_kube_synced(m.pk);
+	return m.store != NULL;
 }
 
 static int

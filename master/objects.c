@@ -847,6 +847,44 @@ obj_ingress_tls(struct oj *j, struct json_object *to, const char *path,
 	return 0;
 }
 
+/*
+ * status.loadBalancer.ingress, for the status writer: the ip or hostname
+ * of each entry, comma-joined.  Best effort: a malformed status is no
+ * reason to refuse an Ingress, it reads as none (NULL) and is rewritten.
+ */
+static int
+obj_ingress_status(struct oj *j, struct json_object *doc,
+    struct obj_ingress *in)
+{
+	struct json_object *st, *lb, *a, *e, *v;
+	char buf[1024];
+	size_t i, n, len = 0;
+	const char *s;
+
+	if (!json_object_object_get_ex(doc, "status", &st) ||
+	    !json_object_object_get_ex(st, "loadBalancer", &lb) ||
+	    !json_object_object_get_ex(lb, "ingress", &a) ||
+	    !json_object_is_type(a, json_type_array))
+		return 0;
+	buf[0] = '\0';
+	n = json_object_array_length(a);
+	for (i = 0; i < n; i++) {
+		e = json_object_array_get_idx(a, i);
+		if ((!json_object_object_get_ex(e, "ip", &v) &&
+		    !json_object_object_get_ex(e, "hostname", &v)) ||
+		    !json_object_is_type(v, json_type_string))
+			return 0;
+		s = json_object_get_string(v);
+		if (strlen(s) + len + 2 > sizeof(buf) || strchr(s, ',') != NULL)
+			return 0;
+		len += snprintf(buf + len, sizeof(buf) - len, "%s%s",
+		    len > 0 ? "," : "", s);
+	}
+	if (n > 0 && (in->status_lb = strdup(buf)) == NULL)
+		return oj_nomem(j);
+	return 0;
+}
+
 static int
 obj_ingress(struct oj *j, struct json_object *doc, struct obj *o, int v1)
 {
@@ -866,6 +904,8 @@ obj_ingress(struct oj *j, struct json_object *doc, struct obj *o, int v1)
 	if ((ann = objects_annotation(o, OBJ_ANN_CLASS)) != NULL &&
 	    (in->class_annotation = strdup(ann)) == NULL)
 		return oj_nomem(j);
+	if (obj_ingress_status(j, doc, in) == -1)
+		return -1;
 
 	if (oj_map(j, spec, "spec", v1 ? "defaultBackend" : "backend", 0,
 	    &b) == -1)
@@ -1423,6 +1463,7 @@ objects_free(struct obj *o)
 		in = &o->u.ingress;
 		free(in->class_name);
 		free(in->class_annotation);
+		free(in->status_lb);
 		if (in->default_backend != NULL)
 			obj_free_backend(in->default_backend);
 		free(in->default_backend);

@@ -81,6 +81,8 @@ struct obj_ingress {
 	size_t		 nrules;
 	struct obj_ingress_tls *tls;
 	size_t		 ntls;
+	char		*status_lb;	/* status.loadBalancer.ingress as
+					 * "ip-or-hostname,..."; NULL: none */
 };
 
 struct obj_ingress_class {

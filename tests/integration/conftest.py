@@ -8,8 +8,10 @@ INGRESSD_TEST_TIMEOUT (seconds, default 10), scales every wait.
 Fixtures:
   ingressd  factory: ingressd(manifests={name: docs}, config={...}) -> Ingressd
   backend   factory: backend("name", behavior=..., ...) -> Backend
+  fakeapi   a fake kube-apiserver (tests/fakeapi/fakeapi.py), started
 Helpers (import from conftest): manifest builders (ingress, service,
-endpoint_slice, svc_for), HTTP client (Conn, get), WebSocket framing.
+endpoint_slice, svc_for), HTTP client (Conn, get), WebSocket framing,
+ctl(d, cmd) for the control socket.
 """
 
 import base64
@@ -22,12 +24,17 @@ import signal
 import socket
 import socketserver
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.parse
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "fakeapi"))
+from fakeapi import FakeAPI  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -501,6 +508,31 @@ def ingressd(tmp_path):
             d.cleanup()
     if errors:
         pytest.fail("\n".join(errors))
+
+
+@pytest.fixture
+def fakeapi(tmp_path):
+    """A fake kube-apiserver (tests/fakeapi) on 127.0.0.1, token
+    "test-token"."""
+    f = FakeAPI(str(tmp_path / "fakeapi-certs")).start()
+    yield f
+    f.stop()
+
+
+def ctl(d, cmd="status"):
+    """One control-socket request to ingressd <d>; the JSON answer."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(T)
+    s.connect(os.path.join(d.sockdir, "c.sock"))
+    s.sendall(json.dumps({"cmd": cmd}).encode() + b"\n")
+    buf = b""
+    while not buf.endswith(b"\n"):
+        x = s.recv(65536)
+        if not x:
+            break
+        buf += x
+    s.close()
+    return json.loads(buf)
 
 
 # -------------------------------------------------------------- backends

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Control-plane benchmark: ingressd's kube provider against the fake API
+server (tests/fakeapi) holding N Ingresses, N Services and N
+EndpointSlices (E endpoints each).  Not part of the test suite.
+
+  tests/bench/kube_bench.py [-n 10000] [-e 5] [-c 200] [-w 2] [-d 10ms]
+
+Measures, and prints as text and as one JSON line:
+  sync_ms      ingressd start -> first snapshot applied by every worker
+  change_p50/p99/max_ms  one EndpointSlice changed -> its generation
+               applied by every worker, from the moment the fake server
+               wrote the watch event (wall clocks of one machine; log
+               timestamps have millisecond resolution)
+  event_to_published_p50_ms  the part until the master sent the snapshot
+  rss_kib      master RSS after the sync and after the changes
+Targets (issue 3): sync <= 3000 ms, change p99 <= 100 ms, RSS <= 150 MiB.
+Every process started here is stopped by PID on exit.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "fakeapi"))
+from fakeapi import FakeAPI  # noqa: E402
+
+BIN = os.environ.get("INGRESSD_BIN") or os.path.join(ROOT, "build",
+                                                     "ingressd")
+APPLIED = re.compile(r"^(\S+) .*generation (\d+) applied by all workers",
+                     re.M)
+PUBLISHED = re.compile(r"^(\S+) .*master info: generation (\d+): ", re.M)
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def ts(s):
+    return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def objects(n, e):
+    for i in range(n):
+        yield {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+               "metadata": {"name": "i%d" % i, "namespace": "bench"},
+               "spec": {"rules": [{"host": "h%d.bench.test" % i, "http": {
+                   "paths": [{"path": "/", "pathType": "Prefix",
+                              "backend": {"service": {
+                                  "name": "s%d" % i,
+                                  "port": {"number": 80}}}}]}}]}}
+        yield {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "s%d" % i, "namespace": "bench"},
+               "spec": {"ports": [{"name": "http", "port": 80,
+                                   "targetPort": 8080}]}}
+        yield endpoint_slice(i, e, 0)
+
+
+def endpoint_slice(i, e, gen):
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "s%d-0" % i, "namespace": "bench",
+                         "labels": {"kubernetes.io/service-name":
+                                    "s%d" % i}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            "endpoints": [{"addresses": ["10.%d.%d.%d" % (
+                (i >> 8) & 255, i & 255, (k + gen) % 250 + 1)],
+                "conditions": {"ready": True}} for k in range(e)]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=10000)
+    ap.add_argument("-e", type=int, default=5)
+    ap.add_argument("-c", type=int, default=200)
+    ap.add_argument("-w", type=int, default=2)
+    ap.add_argument("-d", default="10ms")
+    a = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="ingressd-kbench")
+    print("work dir %s" % tmp, file=sys.stderr)
+    api = FakeAPI(os.path.join(tmp, "certs")).start()
+    t0 = time.monotonic()
+    api.apply(*objects(a.n, a.e))
+    api.compact()                    # no history for watches to scan
+    print("fake API: %d objects loaded in %.1f s" % (3 * a.n,
+          time.monotonic() - t0), file=sys.stderr)
+    kc = api.kubeconfig(os.path.join(tmp, "kubeconfig"))
+    s = __import__("socket").socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    conf = os.path.join(tmp, "ingressd.yaml")
+    with open(conf, "w") as f:
+        json.dump({"listen": {"http": "127.0.0.1:%d" % port},
+                   "workers": a.w,
+                   "provider": {"kind": "kube", "kubeconfig": kc,
+                                "debounce": a.d},
+                   "control": {"socket": os.path.join(tmp, "c.sock")},
+                   "log": {"level": "info"}}, f)
+    logp = os.path.join(tmp, "ingressd.log")
+    logf = open(logp, "wb")
+    start = time.time()
+    proc = subprocess.Popen([BIN, "--config", conf, "--foreground"],
+                            stdout=logf, stderr=logf, cwd=tmp)
+    out = {"objects": 3 * a.n, "endpoints": a.n * a.e, "workers": a.w,
+           "debounce": a.d}
+    try:
+        def log():
+            with open(logp) as f:
+                return f.read()
+
+        def applied(gen, timeout=120):
+            dl = time.monotonic() + timeout
+            while time.monotonic() < dl:
+                for m in APPLIED.finditer(log()):
+                    if int(m.group(2)) >= gen:
+                        return ts(m.group(1)), int(m.group(2))
+                if proc.poll() is not None:
+                    sys.exit("ingressd exited:\n" + log()[-3000:])
+                time.sleep(0.005)
+            sys.exit("timeout waiting for generation %d:\n%s" % (
+                gen, log()[-3000:]))
+        t1, gen = applied(1)
+        out["sync_ms"] = round((t1 - start) * 1000)
+        m = re.search(r"kube: synced (\d+) objects .* in (\d+) ms", log())
+        out["list_ms"] = int(m.group(2)) if m else None
+        time.sleep(0.5)
+        out["rss_kib_synced"] = rss_kib(proc.pid)
+        lat, pub = [], []
+        for k in range(a.c):
+            i = (k * 7919) % a.n
+            api.apply(endpoint_slice(i, a.e, k + 1))
+            rv = api.rv
+            tapp, gen = applied(gen + 1)
+            dl = time.monotonic() + 5
+            while rv not in api.emitted and time.monotonic() < dl:
+                time.sleep(0.001)
+            lat.append((tapp - api.emitted[rv]) * 1000)
+            for m in PUBLISHED.finditer(log()):
+                if int(m.group(2)) == gen:
+                    pub.append((ts(m.group(1)) - api.emitted[rv]) * 1000)
+        lat.sort()
+        pub.sort()
+        out["event_to_published_p50_ms"] = round(pub[len(pub) // 2], 1)
+        out["change_p50_ms"] = round(lat[len(lat) // 2], 1)
+        out["change_p99_ms"] = round(lat[min(len(lat) - 1,
+                                             int(len(lat) * 0.99))], 1)
+        out["change_max_ms"] = round(lat[-1], 1)
+        out["rss_kib_end"] = rss_kib(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        api.stop()
+    print("first sync to applied snapshot: %s ms (lists took %s ms)" % (
+        out["sync_ms"], out["list_ms"]))
+    print("EndpointSlice change -> applied by all workers: p50 %s ms, "
+          "p99 %s ms, max %s ms (%d changes, debounce %s)" % (
+              out["change_p50_ms"], out["change_p99_ms"],
+              out["change_max_ms"], a.c, a.d))
+    print("  of which event -> snapshot built and sent (debounce, "
+          "compile, encode): p50 %s ms" % out["event_to_published_p50_ms"])
+    print("master RSS: %.1f MiB synced, %.1f MiB after the changes" % (
+        out["rss_kib_synced"] / 1024, out["rss_kib_end"] / 1024))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
