@@ -1003,17 +1003,28 @@ proxy_idempotent(const char *m, size_t len)
 	return 0;
 }
 
-/* Answers the admin listener: GET /healthz only, for now. */
+/*
+ * Answers the admin listener: GET or HEAD of /healthz (the worker's loop
+ * answers) and /readyz (it serves routes: the master publishes nothing
+ * before its provider's first full sync, so a current snapshot means
+ * synced; a draining worker is no longer ready).  The rest of the admin
+ * API comes later; anything else is 404.
+ */
 static int
 proxy_admin(struct proxy_conn *c)
 {
 	const struct http_request *r = &proxy_req;
 
-	if (((r->method_len == 3 && memcmp(r->method, "GET", 3) == 0) ||
-	    (r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0)) &&
-	    r->path_len == 8 && memcmp(r->path, "/healthz", 8) == 0) {
-		c->req_head = r->is_head;
+	if (!((r->method_len == 3 && memcmp(r->method, "GET", 3) == 0) ||
+	    (r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0)))
+		return proxy_local(c, 404, 1, NULL);
+	c->req_head = r->is_head;
+	if (r->path_len == 8 && memcmp(r->path, "/healthz", 8) == 0)
 		return proxy_local(c, 200, 1, "ok");
+	if (r->path_len == 7 && memcmp(r->path, "/readyz", 7) == 0) {
+		if (worker_snapshot_current() != NULL && !worker_draining())
+			return proxy_local(c, 200, 1, "ready");
+		return proxy_local(c, 503, 1, "not ready");
 	}
 	return proxy_local(c, 404, 1, NULL);
 }

@@ -371,3 +371,24 @@ def test_external_name_service(ingressd, backend):
     d = ingressd(manifests={"a.yaml": [ing, svc]})
     r = get(d.port, "ext.test")
     assert r.status == 200 and r.backend == "ext", r
+
+
+def test_admin_healthz_and_readyz(ingressd, backend, tmp_path):
+    """The admin listener, served by the workers: /healthz while a worker
+    answers, /readyz once it serves a complete sync's routes; HEAD gets
+    no body; other paths are 404."""
+    from conftest import free_port
+    admin = free_port()
+    d, b = one_route(ingressd, backend,
+                     config={"listen": {"admin": "127.0.0.1:%d" % admin}})
+    for p, want, body in (("/healthz", 200, b"ok\n"), ("/readyz", 200, b"ready\n"),
+                          ("/metricsz", 404, None)):
+        r = get(admin, "anything", p)
+        assert r.status == want, (p, r)
+        if body is not None:
+            assert r.body == body, (p, r.body)
+    with Conn(admin) as c:
+        c.send(b"HEAD /readyz HTTP/1.1\r\nHost: a\r\n\r\n")
+        r = c.read_response(method="HEAD")
+        assert r.status == 200 and r.body == b""
+
