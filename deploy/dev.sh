@@ -26,7 +26,7 @@ libcurl4-openssl-dev libjson-c-dev libyaml-dev libssl-dev libseccomp-dev check
 python3 python3-pytest python3-yaml curl clang mandoc netcat-openbsd systemd"
 BENCH_PKGS="wrk nginx-light haproxy"
 # kubectl for the fake API server's client test; a kubectl from another
-# package (e.g. google-cloud-sdk's) conflicts with it and serves as well.
+# package (a cloud SDK's, say) conflicts with it and serves as well.
 KUBE_PKGS="kubernetes-client openssl"
 
 say() { printf '==> %s\n' "$*" >&2; }
