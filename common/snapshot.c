@@ -281,6 +281,15 @@ snap_checksum(const uint8_t *p, size_t len)
 	return h;
 }
 
+int
+snapshot_seal(void *base, size_t len)
+{
+	if (len < SNAP_HDR_SIZE || (len & 7) != 0)
+		return -1;
+	snap_put64((uint8_t *)base + SNAP_H_CHECKSUM, snap_checksum(base, len));
+	return 0;
+}
+
 static uint32_t
 snap_home(const char *key, size_t keylen, uint32_t size)
 {
@@ -870,7 +879,7 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 		snap_put32(r + 12,
 		    (uint32_t)(cnt[k] * snap_sections[k].recsize));
 	}
-	snap_put64(buf + SNAP_H_CHECKSUM, snap_checksum(buf, total));
+	(void)snapshot_seal(buf, total);
 
 	/* Give back what the string estimate reserved and did not use. */
 	if ((r = realloc(buf, total)) != NULL)

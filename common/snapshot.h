@@ -103,6 +103,15 @@ int	snapshot_encode(const struct route_table *rt, uint64_t generation,
 int	snapshot_open(struct snapshot *s, const void *base, size_t len,
 	    char *err, size_t errlen);
 
+/*
+ * Writes the checksum of the <len> bytes at <base> into its header field,
+ * as snapshot_encode() does.  For tests and fuzzing, which alter a blob and
+ * need it to pass the checksum so that the checks behind it are reached.
+ * Returns 0, or -1 (nothing written) when <len> is shorter than the header
+ * or not a multiple of 8, which snapshot_open() refuses anyway.
+ */
+int	snapshot_seal(void *base, size_t len);
+
 /* Accessors; <idx> must be below the counts in <s>. */
 void	snapshot_backend(const struct snapshot *s, uint32_t idx,
 	    struct snapshot_backend *out);
