@@ -25,6 +25,7 @@
 #include "common/routes.h"
 #include "common/snapshot.h"
 #include "common/util.h"
+#include "tests/unit/route_table_builder.h"
 
 /* Layout facts from the comment at the top of common/snapshot.c. */
 #define HDR_SIZE	64
@@ -43,12 +44,6 @@ static char errbuf[256];
 
 /* ---- building route tables by hand ---- */
 
-static void
-tb_init(struct route_table *rt)
-{
-	memset(rt, 0, sizeof(*rt));
-	rt->default_backend = -1;
-}
 
 static uint32_t
 tb_backend(struct route_table *rt, const char *name, uint32_t policy,
@@ -86,35 +81,7 @@ tb_endpoint(struct route_table *rt, uint32_t be, const char *ip,
 	ep->weight = weight;
 }
 
-static uint32_t
-tb_host(struct route_table *rt, const char *name)
-{
-	struct route_host *h;
 
-	rt->hosts = realloc(rt->hosts, (rt->nhosts + 1) * sizeof(*rt->hosts));
-	ck_assert_ptr_nonnull(rt->hosts);
-	h = &rt->hosts[rt->nhosts];
-	memset(h, 0, sizeof(*h));
-	h->host = strdup(name);
-	return (uint32_t)rt->nhosts++;
-}
-
-static void
-tb_path(struct route_table *rt, uint32_t host, const char *path,
-    enum route_path_type type, uint32_t backend, const char *source)
-{
-	struct route_host *h = &rt->hosts[host];
-	struct route_path *p;
-
-	h->paths = realloc(h->paths, (h->npaths + 1) * sizeof(*h->paths));
-	ck_assert_ptr_nonnull(h->paths);
-	p = &h->paths[h->npaths++];
-	memset(p, 0, sizeof(*p));
-	p->path = strdup(path);
-	p->type = type;
-	p->backend = backend;
-	p->source = source ? strdup(source) : NULL;
-}
 
 /*
  * The rich table: settings with distinct values, three backends (IPv4,
