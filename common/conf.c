@@ -41,6 +41,8 @@ enum conf_kind {
 	CONF_K_WORKERS,		/* "auto" or 1..CONF_MAX_WORKERS */
 	CONF_K_USER,		/* user name or uid */
 	CONF_K_PATH,		/* relative: from the file's directory */
+	CONF_K_LOG_TARGET,	/* "stdout" (stored NULL) or a PATH */
+	CONF_K_BOOL,		/* true or false, stored as int */
 	CONF_K_ENUM,		/* one of <names>, stored as int */
 	CONF_K_DNSNAME,		/* RFC 1123 subdomain, lower case */
 	CONF_K_DNSLABEL,	/* RFC 1123 label, lower case */
@@ -106,6 +108,17 @@ static const struct conf_key conf_keys_control[] = {
 static const struct conf_key conf_keys_log[] = {
 	{ "level",	CONF_K_ENUM,	CONF_OFF(log_level), 0, 0,
 	    conf_log_names },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+/* Same order as enum conf_access_format. */
+static const char *const conf_access_names[] = { "json", "combined", NULL };
+
+static const struct conf_key conf_keys_access_log[] = {
+	{ "enabled",	CONF_K_BOOL,	CONF_OFF(access_log), 0, 0, NULL },
+	{ "format",	CONF_K_ENUM,	CONF_OFF(access_format), 0, 0,
+	    conf_access_names },
+	{ "path",	CONF_K_LOG_TARGET, CONF_OFF(access_path), 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -178,6 +191,7 @@ static const struct conf_key conf_keys_root[] = {
 	{ "publish",	CONF_K_SECTION,	0, 0, 0, conf_keys_publish },
 	{ "control",	CONF_K_SECTION,	0, 0, 0, conf_keys_control },
 	{ "log",	CONF_K_SECTION,	0, 0, 0, conf_keys_log },
+	{ "access_log",	CONF_K_SECTION,	0, 0, 0, conf_keys_access_log },
 	{ "sandbox",	CONF_K_ENUM,	CONF_OFF(sandbox), 0, 0,
 	    conf_sandbox_names },
 	{ "timeouts",	CONF_K_SECTION,	0, 0, 0, conf_keys_timeouts },
@@ -313,6 +327,10 @@ conf_defaults(struct conf *c)
 	c->control_socket = conf_xstrdup("/run/ingressd/control.sock");
 
 	c->log_level = LOG_LEVEL_INFO;
+	/* As ingress-nginx: on, to stdout, its combined-based format. */
+	c->access_log = 1;
+	c->access_format = CONF_ACCESS_COMBINED;
+	c->access_path = NULL;
 	c->sandbox = CONF_SANDBOX_ENFORCE;
 
 	c->client_header_timeout_ms = 10 * 1000;
@@ -353,6 +371,7 @@ conf_free(struct conf *c)
 	free(c->ingress_class);
 	free(c->publish_address);
 	free(c->control_socket);
+	free(c->access_path);
 	free(c->health_path);
 	memset(c, 0, sizeof(*c));
 }
@@ -546,6 +565,22 @@ conf_set_leaf(struct conf_ctx *x, const struct conf_key *k, const char *path,
 		}
 		conf_set_string(x, k, s);
 		return 0;
+	case CONF_K_BOOL:
+		if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
+			i = s[0] == 't';
+			memcpy(base, &i, sizeof(int));
+			return 0;
+		}
+		conf_errf(x, &n->start_mark, "%s: \"%s\" is not true or "
+		    "false", path, vis);
+		return -1;
+	case CONF_K_LOG_TARGET:
+		if (strcmp(s, "stdout") == 0) {
+			free(*(char **)(void *)base);
+			*(char **)(void *)base = NULL;
+			return 0;
+		}
+		/* FALLTHROUGH */
 	case CONF_K_PATH:
 		if (s[0] == '/') {
 			if (strlen(s) >= sizeof(full))

@@ -28,6 +28,12 @@ enum conf_provider_kind {
 	CONF_PROVIDER_KUBE = 1,
 };
 
+/* access_log.format, in the order of the names conf.c accepts. */
+enum conf_access_format {
+	CONF_ACCESS_JSON = 0,
+	CONF_ACCESS_COMBINED = 1,
+};
+
 enum conf_sandbox {
 	CONF_SANDBOX_ENFORCE = 0,	/* seccomp kills on a forbidden call */
 	CONF_SANDBOX_LOG = 1,		/* seccomp logs, allows */
@@ -56,6 +62,9 @@ struct conf {
 	char			*control_socket;
 
 	int			 log_level;	/* enum log_level */
+	int			 access_log;	/* access_log.enabled */
+	int			 access_format;	/* enum conf_access_format */
+	char			*access_path;	/* NULL: stdout */
 	enum conf_sandbox	 sandbox;
 
 	/* timeouts, milliseconds */

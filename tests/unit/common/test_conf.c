@@ -83,6 +83,9 @@ assert_defaults(const struct conf *c)
 	ck_assert_uint_eq(c->health_expect[1], 399);
 	ck_assert_int_eq(c->health_all_down, 0);
 	ck_assert_uint_eq(c->health_passive_failures, 5);
+	ck_assert_int_eq(c->access_log, 1);
+	ck_assert_int_eq(c->access_format, CONF_ACCESS_COMBINED);
+	ck_assert_ptr_null(c->access_path);	/* stdout */
 }
 
 START_TEST(test_defaults_fn)
@@ -106,6 +109,7 @@ static const char *const empty_cases[] = {
 	"---\n...\n",
 	"~\n",
 	"listen:\nprovider:\ntimeouts: ~\nlimits: {}\n",
+	"access_log:\n  enabled: true\n  format: combined\n  path: stdout\n",
 };
 
 START_TEST(test_empty)
@@ -238,6 +242,11 @@ static const struct {
 	    NULL },
 	{ "health:\n  passive_failures: 0\n", F_U32,
 	    O(health_passive_failures), 0, NULL },
+	{ "access_log:\n  enabled: false\n", F_INT, O(access_log), 0, NULL },
+	{ "access_log:\n  format: json\n", F_INT, O(access_format),
+	    CONF_ACCESS_JSON, NULL },
+	{ "access_log:\n  path: /var/log/ingressd/access.log\n", F_STR,
+	    O(access_path), 0, "/var/log/ingressd/access.log" },
 #undef O
 };
 
@@ -451,6 +460,11 @@ static const struct {
 	{ "unk\xc3\xa9: 1\n", "1:1", "unknown key \"unk??\"" },
 	{ "limits:\n  max_headers: 10000000000000000000000\n", "2:16",
 	    "is not a number" },
+	{ "access_log:\n  enabled: yes\n", "2:12",
+	    "access_log.enabled: \"yes\" is not true or false" },
+	{ "access_log:\n  format: text\n", "2:11",
+	    "access_log.format: \"text\" is not one of: json, combined" },
+	{ "access_log: stdout\n", "1:13", "access_log" },
 };
 
 START_TEST(test_bad)
