@@ -34,7 +34,8 @@ enum ipc_type {
 					 * finish in flight, exit 0 */
 	IPC_HEALTH_STATE	= 12,	/* struct ipc_health: an endpoint's
 					 * state, for every worker */
-	IPC_LOG_REOPEN		= 13,	/* reserved: fd: access log */
+	IPC_LOG_REOPEN		= 13,	/* u32 enum ipc_log_format; fd:
+					 * the access log, none for OFF */
 
 	/* worker -> master */
 	IPC_SNAPSHOT_ACK	= 30,	/* u32 1 applied / 0 rejected;
@@ -43,6 +44,14 @@ enum ipc_type {
 					 * seen by the probing worker */
 	IPC_STATS		= 32,	/* u64 connections active, u64
 					 * requests total */
+};
+
+/* IPC_LOG_REOPEN body: what the workers write to the fd that comes with
+ * it (access_log(8) formats in ingressd.yaml(5)). */
+enum ipc_log_format {
+	IPC_LOG_OFF = 0,		/* stop logging; no fd */
+	IPC_LOG_JSON = 1,
+	IPC_LOG_COMBINED = 2,
 };
 
 /* Who is receiving: the direction check of the table. */

@@ -267,7 +267,12 @@ static const struct {
 	    1 },
 	{ "health_report 49",	IPC_HEALTH_REPORT, 49, 49, 0, IPC_PEER_MASTER,
 	    0 },
-	{ "log_reopen",		IPC_LOG_REOPEN, 0, 0, 1, IPC_PEER_WORKER, 0 },
+	{ "log_reopen 0",	IPC_LOG_REOPEN, 0, 0, 1, IPC_PEER_WORKER, 0 },
+	{ "log_reopen ok",	IPC_LOG_REOPEN, 4, 4, 1, IPC_PEER_WORKER, 1 },
+	{ "log_reopen off",	IPC_LOG_REOPEN, 4, 4, 0, IPC_PEER_WORKER, 1 },
+	{ "log_reopen 2 fds",	IPC_LOG_REOPEN, 4, 4, 2, IPC_PEER_WORKER, 0 },
+	{ "log_reopen to master", IPC_LOG_REOPEN, 4, 4, 1, IPC_PEER_MASTER,
+	    0 },
 	{ "health_report",	IPC_HEALTH_REPORT, 0, 0, 0,
 	    IPC_PEER_MASTER, 0 },
 	{ "unknown 0",		0, 0, 0, 0, IPC_PEER_MASTER, 0 },
@@ -581,8 +586,12 @@ static const struct {
 	    "length 47, expected 48" },
 	{ IPC_HEALTH_REPORT, 48, 1, IPC_PEER_MASTER, "HEALTH_REPORT: "
 	    "unexpected fd" },
-	{ IPC_LOG_REOPEN, 0, 1, IPC_PEER_WORKER, "LOG_REOPEN not yet "
-	    "accepted" },
+	{ IPC_LOG_REOPEN, 4, 1, IPC_PEER_WORKER, NULL },
+	{ IPC_LOG_REOPEN, 4, 0, IPC_PEER_WORKER, NULL },
+	{ IPC_LOG_REOPEN, 0, 1, IPC_PEER_WORKER, "LOG_REOPEN: body length 0, "
+	    "expected 4" },
+	{ IPC_LOG_REOPEN, 4, 1, IPC_PEER_MASTER, "LOG_REOPEN not allowed "
+	    "towards the master" },
 	{ 77, 0, 0, IPC_PEER_WORKER, "unknown type 77" },
 	{ IPC_HELLO, 12, 0, (enum ipc_peer)5, "bad receiver" },
 };
