@@ -54,6 +54,7 @@
 #include "common/http.h"
 #include "common/snapshot.h"
 #include "common/util.h"
+#include "worker/access_log.h"
 #include "worker/balancer.h"
 #include "worker/health.h"
 #include "worker/listener.h"
@@ -211,6 +212,8 @@ struct proxy_conn {
 	unsigned		 req_upgrade:1;
 	unsigned		 req_idempotent:1;
 	unsigned		 replay_lost:1;	/* sent body bytes dropped */
+
+	struct access_log_req	*alog;		/* NULL: not logged */
 };
 
 TAILQ_HEAD(proxy_conns, proxy_conn);
@@ -488,6 +491,7 @@ proxy_request_end(struct proxy_conn *c)
 	proxy_buf_put(&c->hbuf);
 	c->hdir = HB_NONE;
 	c->hsent = 0;
+	access_log_end(&c->alog, ev_now(c->loop));
 	if (c->ws != NULL) {
 		worker_snapshot_unref(c->ws);
 		c->ws = NULL;
@@ -575,6 +579,10 @@ proxy_local(struct proxy_conn *c, int status, int keep, const char *body)
 
 	if (body == NULL)
 		body = reason;
+	if (c->alog == NULL && c->kind != LISTENER_ADMIN)	/* no head */
+		c->alog = access_log_begin(NULL, c->peer_family, c->peer_addr,
+		    c->t_head);
+	access_log_status(c->alog, status);
 	blen = strlen(body) + 1;
 	if (!keep || c->rstate != RS_DONE || !c->req_keep_alive ||
 	    worker_draining())
@@ -869,6 +877,8 @@ proxy_upstream_start(struct proxy_conn *c)
 		proxy_passive(c, 0);
 		proxy_pick_done(c);
 	}
+	access_log_upstream(c->alog, (struct sockaddr *)&ep.addr,
+	    c->hbuf->data, c->hbuf->end, ev_now(c->loop));
 	c->ufd = fd;
 	c->uw_blocked = 0;
 	c->up_eof = 0;
@@ -1073,6 +1083,7 @@ proxy_request_start(struct proxy_conn *c, size_t headlen)
 		c->cin->start += headlen;
 		return proxy_admin(c);
 	}
+	c->alog = access_log_begin(r, c->peer_family, c->peer_addr, c->t_head);
 	if (r->is_connect)
 		return proxy_local(c, 501, 0, NULL);
 	if ((ws = worker_snapshot_current()) == NULL) {
@@ -1295,6 +1306,7 @@ proxy_parse_response(struct proxy_conn *c)
 		http_chunked_init(&c->resp_chunk);
 	}
 	proxy_passive(c, r->status < 500);
+	access_log_status(c->alog, r->status);
 	if (proxy_response_head(c, n) == -1)
 		goto bad;
 	c->resp_started = 1;
@@ -1568,6 +1580,7 @@ proxy_client_write(struct proxy_conn *c)
 		}
 		return proxy_abort(c);
 	}
+	access_log_sent(c->alog, (size_t)n);
 	c->t_out = ev_now(c->loop);
 	if ((size_t)n < hl) {
 		c->hsent += n;

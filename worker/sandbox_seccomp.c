@@ -37,11 +37,11 @@
 static const char *const sandbox_allow[] = {
 	/* client and upstream I/O: proxy.c, listener.c, ipc.c */
 	"read",			/* client/upstream sockets, libev eventfd */
-	"write",		/* sockets, log lines on stderr, libev wakeup */
+	"write",		/* sockets, stderr, access log, libev wakeup */
 	"readv",		/* proxy.c body streaming */
 	"writev",		/* proxy.c head + body in one call */
 	"recvfrom",		/* recv(): proxy.c, upstream.c */
-	"sendto",		/* send(): proxy.c, syslog(3) */
+	"sendto",		/* send(): proxy.c, syslog(3), access log */
 	"recvmsg",		/* ipc_recv(): snapshot fds from the master */
 	"sendmsg",		/* ipc_send(): HELLO, ACK, STATS */
 	"connect",		/* upstream.c: non-blocking connect */
@@ -68,7 +68,7 @@ static const char *const sandbox_allow[] = {
 	"madvise",		/* free() trimming */
 
 	/* snapshots: worker_answer_snapshot() */
-	"fstat",		/* size of the memfd */
+	"fstat",		/* size of the memfd, access log fd type */
 	"newfstatat",		/* fstat() in glibc >= 2.33 */
 	"statx",		/* fstat() fallbacks */
 

@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "common/snapshot.h"
 #include "common/util.h"
+#include "worker/access_log.h"
 #include "worker/balancer.h"
 #include "worker/health.h"
 #include "worker/listener.h"
@@ -59,6 +60,7 @@ static void	worker_answer_hello(const struct ipc_msg *);
 static void	worker_answer_snapshot(const struct ipc_msg *);
 static void	worker_answer_drain(const struct ipc_msg *);
 static void	worker_answer_health_state(const struct ipc_msg *);
+static void	worker_answer_log_reopen(const struct ipc_msg *);
 
 static const struct {
 	uint32_t	 type;
@@ -68,6 +70,7 @@ static const struct {
 	{ IPC_SNAPSHOT,	worker_answer_snapshot },
 	{ IPC_DRAIN,	worker_answer_drain },
 	{ IPC_HEALTH_STATE, worker_answer_health_state },
+	{ IPC_LOG_REOPEN, worker_answer_log_reopen },
 };
 
 static struct {
@@ -243,6 +246,9 @@ worker_main(int argc, char **argv)
 	log_setrole(role);
 	balancer_set_rotation((unsigned int)w.id);
 	signal(SIGPIPE, SIG_IGN);
+	/* The master reopens the access log; `systemctl kill -s USR1`
+	 * signals every process of the unit, and a worker must survive. */
+	signal(SIGUSR1, SIG_IGN);
 
 	/* Connections are descriptors: take what the hard limit allows. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -269,6 +275,7 @@ worker_main(int argc, char **argv)
 	    WORKER_DRAIN_POLL);
 	ev_init(&w.drain_grace, worker_drain_grace_cb);
 	health_init(w.loop, w.ipc, w.id);
+	access_log_init(w.loop);
 
 	ipc_writer_init(&wr);
 	ipc_put_u32(&wr, IPC_PROTOCOL_VERSION);
@@ -283,6 +290,8 @@ worker_main(int argc, char **argv)
 
 	log_debug("ready, waiting for the first snapshot");
 	ev_run(w.loop, 0);
+	/* After the drain: the lines of the last requests too. */
+	access_log_close();
 	return w.status;
 }
 
@@ -459,6 +468,28 @@ worker_answer_health_state(const struct ipc_msg *m)
 		return;
 	}
 	health_set_state(&h);
+}
+
+/*
+ * The access log fd to write to from now on (start, SIGUSR1, reload), or
+ * OFF without one.  A format the fd does not agree with is dropped.
+ */
+static void
+worker_answer_log_reopen(const struct ipc_msg *m)
+{
+	struct ipc_reader r;
+	uint32_t format;
+
+	ipc_reader_init(&r, m);
+	format = ipc_get_u32(&r);
+	if (ipc_end(&r) == -1 || format > IPC_LOG_COMBINED ||
+	    (format == IPC_LOG_OFF) != (m->fd == -1)) {
+		log_warnx("malformed LOG_REOPEN, dropped");
+		if (m->fd != -1)
+			close(m->fd);
+		return;
+	}
+	access_log_set(m->fd, (int)format);
 }
 
 static void
