@@ -12,7 +12,7 @@
  *   ingressctl  control_dispatch()         master/control.c
  *   manifests   provider_files (inotify) -> master_store_cb()
  *   API server  provider_kube (list+watch) -> master_kube_cb()
- *   signals     master_signal_cb() (SIGHUP, SIGTERM, SIGINT),
+ *   signals     master_signal_cb() (SIGHUP, SIGTERM, SIGINT, SIGUSR1),
  *               master_child_cb() (SIGCHLD through libev's ev_child)
  *   systemd     master/notify.c ($NOTIFY_SOCKET: READY, RELOADING, ...)
  */
@@ -49,6 +49,7 @@
 #include "master/healthtab.h"
 #include "master/kubeconfig.h"
 #include "master/listeners.h"
+#include "master/logfile.h"
 #include "master/notify.h"
 #include "master/provider_files.h"
 #include "master/provider_kube.h"
@@ -93,7 +94,7 @@ static struct {
 	struct healthtab	 health;	/* endpoints down */
 
 	int			 stopping;
-	ev_signal		 sighup, sigterm, sigint;
+	ev_signal		 sighup, sigterm, sigint, sigusr1;
 	ev_child		 child;
 	ev_timer		 ctl_reopen;	/* not from inside a request */
 	int			 ready_fd;	/* daemonize readiness */
@@ -117,6 +118,7 @@ static void	master_child_cb(struct ev_loop *, ev_child *, int);
 static void	master_ctl_reopen_cb(struct ev_loop *, ev_timer *, int);
 static int	master_reload(char *, size_t);
 static void	master_relisten(const struct conf *);
+static int	master_access_log(char *, size_t);
 static void	master_stopped(void *);
 static struct json_object *master_ctl_status(void *, char *, size_t);
 static struct json_object *master_ctl_routes(void *, char *, size_t);
@@ -151,7 +153,8 @@ usage(FILE *f)
 	    "  -V, --version      print \"ingressd %s\" and exit\n"
 	    "  -h, --help         this text\n"
 	    "\n"
-	    "Signals: SIGHUP reloads, SIGTERM/SIGINT stop gracefully.\n"
+	    "Signals: SIGHUP reloads, SIGTERM/SIGINT stop gracefully,\n"
+	    "SIGUSR1 reopens the access log.\n"
 	    "See ingressd(8), ingressd.yaml(5), ingressctl(8).\n",
 	    MASTER_DEFAULT_CONFIG, PACKAGE_VERSION);
 }
@@ -769,6 +772,8 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	supervise_settings(&m.sv, m.conf.user, m.conf.sandbox,
 	    m.conf.log_level, m.foreground, m.conf.shutdown_grace_ms);
+	if (master_access_log(err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	m.sv.hooks.health_report = master_health_report;
 	m.sv.hooks.worker_synced = master_health_synced;
 	/* Before any worker: it clears $NOTIFY_SOCKET from their env. */
@@ -811,6 +816,8 @@ main(int argc, char **argv)
 	ev_signal_start(m.loop, &m.sigterm);
 	ev_signal_init(&m.sigint, master_signal_cb, SIGINT);
 	ev_signal_start(m.loop, &m.sigint);
+	ev_signal_init(&m.sigusr1, master_signal_cb, SIGUSR1);
+	ev_signal_start(m.loop, &m.sigusr1);
 	/*
 	 * SIGCHLD: the default loop already reaps children on it for
 	 * ev_child, so a plain ev_signal would find nothing to wait for.
@@ -870,6 +877,16 @@ master_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	char err[1024];
 
 	switch (w->signum) {
+	case SIGUSR1:
+		/* logrotate moved the file: a new one for the workers. */
+		if (m.stopping)
+			return;
+		log_info("SIGUSR1: reopening the access log");
+		if (master_access_log(err, sizeof(err)) == -1)
+			log_warnx("%s; the workers keep the open one", err);
+		else
+			log_info("access log reopened");
+		return;
 	case SIGHUP:
 		if (m.stopping)
 			return;
@@ -994,13 +1011,32 @@ master_relisten(const struct conf *nc)
 }
 
 /*
+ * Opens the access log the configuration asks for and hands it to the
+ * workers (start, SIGUSR1, reload).  0, or -1 with <err> and the log
+ * that was open kept.
+ */
+static int
+master_access_log(char *err, size_t errlen)
+{
+	uint32_t format;
+	int fd;
+
+	if (logfile_open_access(&m.conf, !m.foreground, &fd, &format, err,
+	    errlen) == -1)
+		return -1;
+	supervise_access_log(&m.sv, fd, format);
+	return 0;
+}
+
+/*
  * SIGHUP and `ingressctl reload`: read the configuration again; on error
  * keep the running one.  Applied at once: routes (provider dir, debounce,
  * ingress_class, timeouts and limits: recompiled and published; a changed
  * kube provider setting starts a new provider that takes over once it
  * synced, the old one serving until then), the
  * worker count (pool grows or shrinks), listen addresses (workers replaced
- * on new sockets), log level, control socket path.  For workers started
+ * on new sockets), log level, control socket path, access log (reopened
+ * as SIGUSR1 does).  For workers started
  * from now on: user, sandbox.  Needing a restart: pid_file.
  */
 static int
@@ -1043,6 +1079,8 @@ master_reload(char *err, size_t errlen)
 	/* The request asking for this reload may be on the old socket. */
 	if (ctl_changed)
 		ev_timer_start(m.loop, &m.ctl_reopen);
+	if (master_access_log(rerr, sizeof(rerr)) == -1)
+		log_warnx("reload: %s; the workers keep the open one", rerr);
 
 	gen = m.generation;
 	if (provider_changed && m.conf.provider_kind == CONF_PROVIDER_KUBE) {

@@ -56,6 +56,7 @@ static const struct {
 static void	master_dispatch_worker(struct ev_loop *, ev_io *, int);
 static int	supervise_spawn(struct supervise_worker *);
 static void	supervise_send_snapshot(struct supervise_worker *);
+static void	supervise_send_log(struct supervise_worker *);
 static void	supervise_check_applied(struct supervise *);
 static void	supervise_close_ipc(struct supervise_worker *);
 static void	supervise_drain_worker(struct supervise_worker *);
@@ -85,6 +86,7 @@ supervise_init(struct supervise *sv, struct ev_loop *loop,
 	sv->loop = loop;
 	sv->ls = ls;
 	sv->snap_fd = -1;
+	sv->log_fd = -1;
 	sv->applied = 1;
 	util_strlcpy(sv->user, "nobody", sizeof(sv->user));
 	/*
@@ -368,6 +370,8 @@ master_answer_hello(struct supervise_worker *w, const struct ipc_msg *m)
 		supervise_drain_worker(w);
 		return 0;
 	}
+	if (w->sv->log_fd != -1)	/* first: it logs from its first request */
+		supervise_send_log(w);
 	supervise_send_snapshot(w);
 	return 0;
 }
@@ -479,6 +483,39 @@ supervise_send_snapshot(struct supervise_worker *w)
 	}
 	if (w->acked == 0 && sv->hooks.worker_synced != NULL)
 		sv->hooks.worker_synced(sv->hooks.arg, w);
+}
+
+/* The access log to <w>, when there is one. */
+static void
+supervise_send_log(struct supervise_worker *w)
+{
+	struct supervise *sv = w->sv;
+	struct ipc_writer wr;
+
+	if (w->ipc == -1 || !w->hello || w->draining)
+		return;
+	ipc_writer_init(&wr);
+	ipc_put_u32(&wr, sv->log_format);
+	if (ipc_send(w->ipc, IPC_LOG_REOPEN, sv->generation, wr.buf, wr.len,
+	    sv->log_fd) == -1)
+		log_warn("worker %d: send LOG_REOPEN", w->id);
+}
+
+void
+supervise_access_log(struct supervise *sv, int fd, uint32_t format)
+{
+	int i, was_off = sv->log_fd == -1;
+
+	if (sv->log_fd != -1)
+		close(sv->log_fd);
+	sv->log_fd = fd;
+	sv->log_format = fd == -1 ? IPC_LOG_OFF : format;
+	/* Workers start with it off: nothing to say when it stays so. */
+	if (was_off && fd == -1)
+		return;
+	for (i = 0; i < sv->nw; i++)
+		if (sv->w[i] != NULL)
+			supervise_send_log(sv->w[i]);
 }
 
 /* Logs once per generation when every running worker applied it. */

@@ -91,6 +91,9 @@ struct supervise {
 	uint64_t		 published_ms;
 	int			 applied;	/* "applied by all" logged */
 
+	int			 log_fd;	/* access log, -1: off */
+	uint32_t		 log_format;	/* enum ipc_log_format */
+
 	struct supervise_hooks	 hooks;
 
 	int			 stopping;
@@ -137,6 +140,13 @@ int	supervise_relisten(struct supervise *sv, char *err, size_t errlen);
  */
 void	supervise_publish(struct supervise *sv, int fd, uint64_t size,
 	    uint64_t generation);
+
+/*
+ * Takes ownership of the access log <fd> (-1 with IPC_LOG_OFF), sends it
+ * with IPC_LOG_REOPEN to every worker and keeps it for the next ones
+ * (before their first snapshot); the previous one is closed.
+ */
+void	supervise_access_log(struct supervise *sv, int fd, uint32_t format);
 
 /*
  * Child <pid> ended with <status> (from libev's ev_child on the default
