@@ -35,6 +35,9 @@ enum ipc_type {
 	IPC_HEALTH_STATE	= 12,	/* struct ipc_health: an endpoint's
 					 * state, for every worker */
 	IPC_LOG_REOPEN		= 13,	/* reserved: fd: access log */
+	IPC_STATUS_DOC		= 15,	/* fd: sealed memfd, the status
+					 * document (common/statusdoc.h);
+					 * u64 size */
 
 	/* worker -> master */
 	IPC_SNAPSHOT_ACK	= 30,	/* u32 1 applied / 0 rejected;
@@ -43,6 +46,9 @@ enum ipc_type {
 					 * seen by the probing worker */
 	IPC_STATS		= 32,	/* u64 connections active, u64
 					 * requests total */
+	IPC_METRICS		= 35,	/* fd: sealed memfd, the worker's
+					 * counters (common/mreport.h);
+					 * u64 size */
 };
 
 /* Who is receiving: the direction check of the table. */

@@ -35,11 +35,13 @@
 #include "common/log.h"
 #include "common/snapshot.h"
 #include "common/util.h"
+#include "worker/admin.h"
 #include "worker/balancer.h"
 #include "worker/health.h"
 #include "worker/listener.h"
 #include "worker/proxy.h"
 #include "worker/sandbox.h"
+#include "worker/metrics.h"
 #include "worker/worker.h"
 
 #define WORKER_MAX_LISTEN	8
@@ -68,6 +70,7 @@ static const struct {
 	{ IPC_SNAPSHOT,	worker_answer_snapshot },
 	{ IPC_DRAIN,	worker_answer_drain },
 	{ IPC_HEALTH_STATE, worker_answer_health_state },
+	{ IPC_STATUS_DOC, admin_answer_status_doc },
 };
 
 static struct {
@@ -423,6 +426,7 @@ worker_answer_snapshot(const struct ipc_msg *m)
 	log_debug("generation %llu applied (%llu bytes)",
 	    (unsigned long long)gen, (unsigned long long)size);
 	worker_ack(gen, 1);
+	metrics_snapshot(&ws->snap);
 	if (!w.draining)
 		health_update(&ws->snap);
 
@@ -562,4 +566,7 @@ worker_stats_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (ipc_send(w.ipc, IPC_STATS, 0, wr.buf, wr.len, -1) == -1 &&
 	    errno != EAGAIN)
 		log_warn("send STATS");
+	if (metrics_send(w.ipc, proxy_active_connections(),
+	    proxy_idle_connections()) == -1 && errno != EAGAIN)
+		log_warn("send METRICS");
 }
