@@ -485,6 +485,12 @@ proxy_pick_done(struct proxy_conn *c)
 static void
 proxy_request_end(struct proxy_conn *c)
 {
+	/* A response was chosen (sent, or cut short): count it once. */
+	if (c->mreq.status != 0 && c->kind != LISTENER_ADMIN)
+		metrics_request_done(c->ws != NULL ? &c->ws->snap : NULL,
+		    &c->mreq, c->have_pick ? c->pick.index : METRICS_NONE,
+		    ev_now(c->loop));
+	metrics_req_begin(&c->mreq, 0);
 	proxy_upstream_close(c);
 	proxy_pick_done(c);
 	proxy_buf_put(&c->uin);
@@ -1442,11 +1448,6 @@ proxy_request_finish(struct proxy_conn *c)
 	struct snapshot_backend b;
 	struct snapshot_endpoint ep;
 
-	if (c->kind != LISTENER_ADMIN)
-		metrics_request_done(c->ws != NULL ? &c->ws->snap : NULL,
-		    &c->mreq, c->have_pick ? c->pick.index : METRICS_NONE,
-		    ev_now(c->loop));
-	metrics_req_begin(&c->mreq, 0);
 	if (c->ufd != -1 && c->pstate == PS_DONE && c->up_keep &&
 	    !c->up_eof && !c->up_nowrite && c->rstate == RS_DONE &&
 	    BUF_LEN(c->uin) == 0 &&

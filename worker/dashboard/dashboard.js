@@ -68,7 +68,7 @@ function drawBackends(doc, now) {
 			tr.dataset.health = e.up ? "up" : "down";
 			cell(tr, b.name);
 			cell(tr, e.address);
-			cell(tr, e.health, "health");
+			cell(tr, e.up ? "up" : "down: " + e.health, "health");
 			cell(tr, e.last_probe_ms ? ago(e.last_probe_ms) + " (" +
 			    e.last_probe + ")" : "none");
 			cell(tr, e.in_flight, "num");
