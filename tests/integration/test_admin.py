@@ -379,3 +379,81 @@ def test_dashboard_in_chromium(ingressd, backend, tmp_path):
                        capture_output=True, text=True, timeout=T * 6)
     assert p.returncode == 0 and os.path.getsize(shot) > 0, p.stderr[-2000:]
     print("dashboard screenshot: %s" % shot)
+
+
+# ------------------------------------------------------------- ingressctl
+
+def ingressctl(*args):
+    from conftest import BIN
+    exe = os.path.join(os.path.dirname(BIN), "ingressctl")
+    return subprocess.run([exe] + list(args), capture_output=True, text=True,
+                          timeout=T)
+
+
+def test_ingressctl_commands_both_outputs(ingressd, backend):
+    d, b, admin, dead = start(ingressd, backend)
+    assert get(d.port, "app.test", "/").status == 200
+    sock = os.path.join(d.sockdir, "c.sock")
+    wait_until(lambda: dead_down(admin), what="the dead endpoint down")
+
+    def counted():
+        r = ingressctl("-s", sock, "-o", "json", "backends")
+        be = {x["name"]: x for x in json.loads(r.stdout)["backends"]}
+        return be if be["default/app:80"]["details"][0]["requests"] == 1 \
+            else None
+    be = wait_until(counted, what="the request in ingressctl's backends")
+    e = be["default/app:80"]["details"][0]
+    assert e["address"] == "127.0.0.1:%d" % b.port and e["health"] == "up"
+    for k in ("last_probe_ms", "last_probe", "in_flight", "errors",
+              "ejections"):
+        assert k in e, k
+    r = ingressctl("-s", sock, "backends")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^BACKEND\s+ENDPOINT\s+HEALTH\s+LAST PROBE\s+IN-FLIGHT"
+                     r"\s+REQUESTS\s+ERRORS\s+EJECTIONS$", r.stdout, re.M), r.stdout
+    assert re.search(r"^default/app:80\s+127\.0\.0\.1:%d\s+up\s.*\s0\s+1\s+0\s+0$"
+                     % b.port, r.stdout, re.M), r.stdout
+    assert re.search(r"^default/dead:80\s+127\.0\.0\.1:%d\s+down: connect"
+                     % dead, r.stdout, re.M), r.stdout
+
+    r = ingressctl("-s", sock, "-o", "json", "status")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert st["provider"]["kind"] == "files" and len(st["workers"]) == 2
+    assert all(w["applied_at"] > 0 for w in st["workers"])
+    r = ingressctl("-s", sock, "status")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^generation:\s+%d \(applied by all workers\)$" %
+                     st["generation"], r.stdout, re.M), r.stdout
+    assert re.search(r"^provider:     files \S+, ready$", r.stdout, re.M), r.stdout
+    assert re.search(r"^WORKER\s+PID\s+UPTIME\s+RESTARTS\s+GENERATION\s+"
+                     r"APPLIED\s+CONNECTIONS\s+REQUESTS$", r.stdout, re.M)
+    for w in st["workers"]:
+        assert re.search(r"^%d\s+%d\s+\d+\S*\s+0\s+%d\s+\d\d:\d\d:\d\d "
+                         r"\(\d+ ms\)" % (w["id"], w["pid"], st["generation"]),
+                         r.stdout, re.M), r.stdout
+
+    r = ingressctl("-s", sock, "-o", "json", "routes")
+    assert r.returncode == 0, r.stderr
+    assert {"host": "app.test", "path": "/", "type": "Prefix",
+            "backend": "default/app:80", "source": "default/ing-app"} in \
+        json.loads(r.stdout)["routes"]
+    r = ingressctl("-s", sock, "routes")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^HOST\s+PATH\s+TYPE\s+BACKEND\s+SOURCE$", r.stdout, re.M)
+    assert re.search(r"^app\.test\s+/\s+Prefix\s+default/app:80\s+default/ing-app$",
+                     r.stdout, re.M), r.stdout
+
+
+def test_ingressctl_without_daemon(tmp_path):
+    """No socket, or a file nobody listens on: exit 1 and say so."""
+    missing = str(tmp_path / "nope.sock")
+    for fmt in ([], ["-o", "json"]):
+        r = ingressctl("-s", missing, *fmt, "status")
+        assert r.returncode == 1 and r.stdout == ""
+        assert "cannot connect to %s" % missing in r.stderr, r.stderr
+        assert "is ingressd running?" in r.stderr, r.stderr
+    notsock = tmp_path / "plain"
+    notsock.write_text("")
+    r = ingressctl("-s", str(notsock), "routes")
+    assert r.returncode == 1 and "cannot connect" in r.stderr, r.stderr
