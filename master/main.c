@@ -871,7 +871,9 @@ master_metrics(void *arg, struct supervise_worker *w, int fd, uint64_t size)
 static void
 master_stats_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	if (m.stopping)
+	/* Nobody serves the document without an admin listener; the
+	 * counters still come in for ingressctl. */
+	if (m.stopping || !m.conf.admin.enabled)
 		return;
 	(void)stats_publish(m.stats, &master_ctl_ops, &m.sv);
 }

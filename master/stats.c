@@ -73,6 +73,7 @@ struct stats {
 	struct st_slot	*slots;		/* by worker id */
 	size_t		 nslots;
 	uint64_t	 transitions[2];	/* to down, to up */
+	int		 dirty;		/* cur is older than the reports */
 };
 
 static struct st_row *
@@ -274,6 +275,9 @@ stats_aggregate(struct stats *st)
 {
 	size_t i;
 
+	if (!st->dirty)
+		return;
+	st->dirty = 0;
 	st_agg_free(&st->cur);
 	st_agg_merge(&st->cur, &st->dead);
 	for (i = 0; i < st->nslots; i++)
@@ -288,6 +292,7 @@ st_slot_bury(struct stats *st, size_t i)
 	st_agg_add(&st->dead, &st->slots[i].r, 1);
 	mreport_free(&st->slots[i].r);
 	st->slots[i].have = 0;
+	st->dirty = 1;
 }
 
 int
@@ -343,6 +348,7 @@ stats_report(struct stats *st, int id, pid_t pid, int fd, uint64_t size)
 	st->slots[id].r = r;
 	st->slots[id].pid = pid;
 	st->slots[id].have = 1;
+	st->dirty = 1;
 	return 0;
 }
 
@@ -376,6 +382,7 @@ stats_annotate_backends(struct stats *st, struct json_object *o)
 	const char *health;
 	size_t i, j, k;
 
+	stats_aggregate(st);
 	if (!json_object_object_get_ex(o, "backends", &a) ||
 	    !json_object_is_type(a, json_type_array))
 		return;

@@ -53,7 +53,8 @@ void	stats_annotate_backends(struct stats *st, struct json_object *o);
 int	stats_publish(struct stats *st, const struct control_ops *ops,
 	    struct supervise *sv);
 
-/* Sums the dead workers' counters and each live worker's last report. */
+/* Sums the dead workers' counters and each live worker's last report
+ * (again only when a report came since). */
 void	stats_aggregate(struct stats *st);
 
 /*

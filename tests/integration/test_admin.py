@@ -457,3 +457,20 @@ def test_ingressctl_without_daemon(tmp_path):
     notsock.write_text("")
     r = ingressctl("-s", str(notsock), "routes")
     assert r.returncode == 1 and "cannot connect" in r.stderr, r.stderr
+
+
+def test_ingressctl_counters_without_admin_listener(ingressd, backend):
+    """The counters reach ingressctl even when no admin listener serves
+    the status document."""
+    b = backend("app")
+    d = ingressd(manifests={"app.yaml": simple_route("app.test", "app", [b])})
+    for _ in range(2):
+        assert get(d.port, "app.test", "/").status == 200
+    sock = os.path.join(d.sockdir, "c.sock")
+
+    def counted():
+        r = ingressctl("-s", sock, "-o", "json", "backends")
+        assert r.returncode == 0, r.stderr
+        (be,) = json.loads(r.stdout)["backends"]
+        return be["details"][0]["requests"] == 2 and be["by_class"]["2xx"] == 2
+    wait_until(counted, what="2 requests counted in ingressctl backends")
