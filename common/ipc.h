@@ -36,6 +36,9 @@ enum ipc_type {
 					 * state, for every worker */
 	IPC_LOG_REOPEN		= 13,	/* u32 enum ipc_log_format; fd:
 					 * the access log, none for OFF */
+	IPC_STATUS_DOC		= 15,	/* fd: sealed memfd, the status
+					 * document (common/statusdoc.h);
+					 * u64 size */
 
 	/* worker -> master */
 	IPC_SNAPSHOT_ACK	= 30,	/* u32 1 applied / 0 rejected;
@@ -44,6 +47,9 @@ enum ipc_type {
 					 * seen by the probing worker */
 	IPC_STATS		= 32,	/* u64 connections active, u64
 					 * requests total */
+	IPC_METRICS		= 35,	/* fd: sealed memfd, the worker's
+					 * counters (common/mreport.h);
+					 * u64 size */
 };
 
 /* IPC_LOG_REOPEN body: what the workers write to the fd that comes with

@@ -28,6 +28,8 @@ BENCH_PKGS="wrk nginx-light haproxy"
 # kubectl for the fake API server's client test; a kubectl from another
 # package (a cloud SDK's, say) conflicts with it and serves as well.
 KUBE_PKGS="kubernetes-client openssl"
+# The dashboard's browser test loads it in a headless Chromium.
+TEST_PKGS="chromium"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'dev.sh: %s\n' "$*" >&2; exit 1; }
@@ -176,6 +178,8 @@ EOF
 cmd_test() {
 	local failed=() rc=0
 	cmd_deps
+	# shellcheck disable=SC2086
+	install_pkgs $TEST_PKGS
 	cmd_build
 
 	say "make check (unit tests, fuzz corpus replay)"

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -192,11 +193,54 @@ print_provider(struct json_object *o)
 	}
 }
 
+/* "3d04h05m06s", shorter when it can be. */
+static const char *
+format_secs(int64_t s, char *buf, size_t len)
+{
+	if (s >= 86400)
+		snprintf(buf, len, "%lldd%02lldh", (long long)(s / 86400),
+		    (long long)(s / 3600 % 24));
+	else if (s >= 3600)
+		snprintf(buf, len, "%lldh%02lldm", (long long)(s / 3600),
+		    (long long)(s / 60 % 60));
+	else if (s >= 60)
+		snprintf(buf, len, "%lldm%02llds", (long long)(s / 60),
+		    (long long)(s % 60));
+	else
+		snprintf(buf, len, "%llds", (long long)s);
+	return buf;
+}
+
+/* When worker <w> applied its generation (local time) and how fast. */
+static void
+format_applied(struct json_object *w, char *buf, size_t len)
+{
+	struct json_object *v;
+	struct tm tm;
+	time_t t;
+	char when[16];
+
+	if (!json_object_object_get_ex(w, "applied_at", &v) || v == NULL) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	t = (time_t)(json_object_get_int64(v) / 1000);
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%H:%M:%S", &tm) == 0)
+		snprintf(when, sizeof(when), "?");
+	if (json_object_object_get_ex(w, "apply_latency_ms", &v) && v != NULL)
+		snprintf(buf, len, "%s (%lld ms)", when,
+		    (long long)json_object_get_int64(v));
+	else
+		snprintf(buf, len, "%s", when);
+}
+
 static void
 print_status(struct json_object *o)
 {
 	struct json_object *ws, *w;
 	int64_t up = jint(o, "uptime_s");
+	char applied[48], uptime[32];
 	size_t i;
 
 	printf("ingressd %s, pid %lld, up %lldd%02lldh%02lldm%02llds%s\n",
@@ -212,14 +256,17 @@ print_status(struct json_object *o)
 	print_provider(o);
 	if ((ws = jarr(o, "workers")) == NULL)
 		return;
-	printf("\n%-7s %-8s %-9s %-11s %-12s %s\n", "WORKER", "PID",
-	    "RESTARTS", "GENERATION", "CONNECTIONS", "REQUESTS");
+	printf("\n%-7s %-8s %-9s %-9s %-11s %-20s %-12s %s\n", "WORKER",
+	    "PID", "UPTIME", "RESTARTS", "GENERATION", "APPLIED",
+	    "CONNECTIONS", "REQUESTS");
 	for (i = 0; i < json_object_array_length(ws); i++) {
 		w = json_object_array_get_idx(ws, i);
-		printf("%-7lld %-8s %-9lld %-11lld %-12lld %lld%s\n",
+		format_applied(w, applied, sizeof(applied));
+		printf("%-7lld %-8s %-9s %-9lld %-11lld %-20s %-12lld %lld%s\n",
 		    (long long)jint(w, "id"), jint(w, "pid") > 0 ?
-		    jstr(w, "pid") : "-", (long long)jint(w, "restarts"),
-		    (long long)jint(w, "generation"),
+		    jstr(w, "pid") : "-", format_secs(jint(w, "uptime_s"),
+		    uptime, sizeof(uptime)), (long long)jint(w, "restarts"),
+		    (long long)jint(w, "generation"), applied,
 		    (long long)jint(w, "connections"),
 		    (long long)jint(w, "requests"),
 		    jint(w, "draining") ? "  draining" : "");
@@ -269,6 +316,62 @@ print_routes(struct json_object *o)
 	print_table(a, keys, heads, 5);
 }
 
+/* The endpoints' table: health, last probe and the workers' counters. */
+static void
+print_endpoints(struct json_object *a)
+{
+	struct json_object *b, *ds, *d, *v;
+	char health[160], probe[160], age[32];
+	size_t i, j, n = 0, wb = strlen("BACKEND"), we = strlen("ENDPOINT"), l;
+	int64_t now = (int64_t)time(NULL) * 1000;
+
+	for (i = 0; i < json_object_array_length(a); i++) {
+		b = json_object_array_get_idx(a, i);
+		if ((ds = jarr(b, "details")) == NULL)
+			continue;
+		for (j = 0; j < json_object_array_length(ds); j++, n++) {
+			if ((l = strlen(jstr(b, "name"))) > wb)
+				wb = l;
+			if ((l = strlen(jstr(json_object_array_get_idx(ds, j),
+			    "address"))) > we)
+				we = l;
+		}
+	}
+	if (n == 0)
+		return;
+	printf("\n%-*s  %-*s  %-24s %-32s %9s %9s %7s %s\n", (int)wb,
+	    "BACKEND", (int)we, "ENDPOINT", "HEALTH", "LAST PROBE",
+	    "IN-FLIGHT", "REQUESTS", "ERRORS", "EJECTIONS");
+	for (i = 0; i < json_object_array_length(a); i++) {
+		b = json_object_array_get_idx(a, i);
+		if ((ds = jarr(b, "details")) == NULL)
+			continue;
+		for (j = 0; j < json_object_array_length(ds); j++) {
+			d = json_object_array_get_idx(ds, j);
+			snprintf(health, sizeof(health), "%s%s%s",
+			    jint(d, "up") ? "up" : "down: ",
+			    jint(d, "up") ? "" : jstr(d, "health"),
+			    jint(d, "ejected") ? " (ejected)" : "");
+			if (json_object_object_get_ex(d, "last_probe_ms", &v) &&
+			    v != NULL)
+				snprintf(probe, sizeof(probe), "%s ago, %s",
+				    format_secs((now - json_object_get_int64(v)) /
+				    1000 > 0 ? (now - json_object_get_int64(v)) /
+				    1000 : 0, age, sizeof(age)),
+				    jstr(d, "last_probe"));
+			else
+				snprintf(probe, sizeof(probe), "-");
+			printf("%-*s  %-*s  %-24s %-32s %9lld %9lld %7lld %lld\n",
+			    (int)wb, jstr(b, "name"), (int)we,
+			    jstr(d, "address"), health, probe,
+			    (long long)jint(d, "in_flight"),
+			    (long long)jint(d, "requests"),
+			    (long long)jint(d, "errors"),
+			    (long long)jint(d, "ejections"));
+		}
+	}
+}
+
 static void
 print_backends(struct json_object *o)
 {
@@ -308,6 +411,7 @@ print_backends(struct json_object *o)
 		printf("%s\n", eps == NULL || json_object_array_length(eps) ==
 		    0 ? "(none)" : "");
 	}
+	print_endpoints(a);
 }
 
 static int

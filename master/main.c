@@ -54,6 +54,7 @@
 #include "master/provider_files.h"
 #include "master/provider_kube.h"
 #include "master/resolver.h"
+#include "master/stats.h"
 #include "master/store.h"
 #include "master/supervise.h"
 #include "worker/sandbox.h"
@@ -97,6 +98,8 @@ static struct {
 	ev_signal		 sighup, sigterm, sigint, sigusr1;
 	ev_child		 child;
 	ev_timer		 ctl_reopen;	/* not from inside a request */
+	struct stats		*stats;		/* workers' counters */
+	ev_timer		 stats_timer;	/* status document, 1 s */
 	int			 ready_fd;	/* daemonize readiness */
 } m = { .pid_fd = -1, .ready_fd = -1 };
 
@@ -124,6 +127,9 @@ static struct json_object *master_ctl_status(void *, char *, size_t);
 static struct json_object *master_ctl_routes(void *, char *, size_t);
 static struct json_object *master_ctl_backends(void *, char *, size_t);
 static int	master_ctl_reload(void *, char *, size_t);
+static void	master_metrics(void *, struct supervise_worker *, int,
+		    uint64_t);
+static void	master_stats_cb(struct ev_loop *, ev_timer *, int);
 int		master_provider_ready(void);
 
 static const struct control_ops master_ctl_ops = {
@@ -393,8 +399,10 @@ static void
 master_health_report(void *arg, const struct ipc_health *h)
 {
 	if (healthtab_report(&m.health, h, m.have_last ? &m.last.rt :
-	    NULL) == 1)
+	    NULL) == 1) {
+		stats_transition(m.stats, h->state == HC_UP);
 		master_health_gone(arg, h);
+	}
 }
 
 /* A (re)started worker learns which endpoints are down. */
@@ -776,6 +784,9 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	m.sv.hooks.health_report = master_health_report;
 	m.sv.hooks.worker_synced = master_health_synced;
+	m.sv.hooks.metrics = master_metrics;
+	if ((m.stats = stats_new()) == NULL)
+		fatalx("stats: out of memory");
 	/* Before any worker: it clears $NOTIFY_SOCKET from their env. */
 	notify_open(m.loop, notify_state_supervise, &m.sv, !m.foreground);
 
@@ -826,6 +837,8 @@ main(int argc, char **argv)
 	ev_child_init(&m.child, master_child_cb, 0, 0);
 	ev_child_start(m.loop, &m.child);
 	ev_timer_init(&m.ctl_reopen, master_ctl_reopen_cb, 0., 0.);
+	ev_timer_init(&m.stats_timer, master_stats_cb, 1., 1.);
+	ev_timer_start(m.loop, &m.stats_timer);
 
 	n = 0;
 	for (ch = 0; ch < (int)m.ls.nl; ch++)
@@ -838,6 +851,7 @@ main(int argc, char **argv)
 	ev_run(m.loop, 0);
 
 	resolver_free(m.resolver);
+	stats_free(m.stats);
 	provider_kube_free(m.pk);
 	provider_kube_free(m.pk_next);
 	provider_kube_free(m.pk_old);
@@ -851,6 +865,24 @@ main(int argc, char **argv)
 	conf_free(&m.conf);
 	log_info("stopped");
 	return 0;
+}
+
+/* A worker's counters: stats keeps them for the next document. */
+static void
+master_metrics(void *arg, struct supervise_worker *w, int fd, uint64_t size)
+{
+	(void)stats_report(m.stats, w->id, w->pid, fd, size);
+}
+
+/* Once a second: the status document for the admin listeners. */
+static void
+master_stats_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	/* Nobody serves the document without an admin listener; the
+	 * counters still come in for ingressctl. */
+	if (m.stopping || !m.conf.admin.enabled)
+		return;
+	(void)stats_publish(m.stats, &master_ctl_ops, &m.sv);
 }
 
 static void
@@ -1120,6 +1152,7 @@ master_ctl_status(void *arg, char *err, size_t errlen)
 {
 	struct json_object *o, *ws, *wo;
 	struct supervise_worker *w;
+	uint64_t now = util_now_ms();
 	int i;
 
 	o = json_object_new_object();
@@ -1157,6 +1190,19 @@ master_ctl_status(void *arg, char *err, size_t errlen)
 		    json_object_new_int64((int64_t)w->requests));
 		json_object_object_add(wo, "draining",
 		    json_object_new_boolean(w->draining));
+		json_object_object_add(wo, "uptime_s", json_object_new_int64(
+		    w->pid == -1 ? 0 : (int64_t)((now - w->started_ms) /
+		    1000)));
+		/* When it applied its generation: wall clock, and the
+		 * latency from publishing the current one. */
+		json_object_object_add(wo, "applied_at", w->acked_ms == 0 ?
+		    NULL : json_object_new_int64((int64_t)time(NULL) * 1000 -
+		    (int64_t)(now - w->acked_ms)));
+		json_object_object_add(wo, "apply_latency_ms",
+		    w->acked == m.sv.generation && w->acked_ms >=
+		    m.sv.published_ms && w->acked_ms != 0 ?
+		    json_object_new_int64((int64_t)(w->acked_ms -
+		    m.sv.published_ms)) : NULL);
 		json_object_array_add(ws, wo);
 	}
 	json_object_object_add(o, "workers", ws);
@@ -1275,6 +1321,7 @@ master_ctl_backends(void *arg, char *err, size_t errlen)
 		json_object_array_add(a, bo);
 	}
 	json_object_object_add(o, "backends", a);
+	stats_annotate_backends(m.stats, o);
 	return o;
 }
 

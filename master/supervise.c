@@ -40,6 +40,8 @@ static int	master_answer_stats(struct supervise_worker *,
 		    const struct ipc_msg *);
 static int	master_answer_health_report(struct supervise_worker *,
 		    const struct ipc_msg *);
+static int	master_answer_metrics(struct supervise_worker *,
+		    const struct ipc_msg *);
 
 static const struct {
 	uint32_t	 type;
@@ -51,6 +53,7 @@ static const struct {
 	{ IPC_SNAPSHOT_ACK,	0, master_answer_snapshot_ack },
 	{ IPC_STATS,		0, master_answer_stats },
 	{ IPC_HEALTH_REPORT,	0, master_answer_health_report },
+	{ IPC_METRICS,		0, master_answer_metrics },
 };
 
 static void	master_dispatch_worker(struct ev_loop *, ev_io *, int);
@@ -245,6 +248,7 @@ supervise_spawn(struct supervise_worker *w)
 	w->hello = 0;
 	w->draining = 0;
 	w->acked = 0;
+	w->acked_ms = 0;
 	w->conns = w->requests = 0;
 	w->started_ms = util_now_ms();
 	ev_io_set(&w->io, w->ipc, EV_READ);
@@ -306,7 +310,8 @@ master_dispatch_worker(struct ev_loop *loop, ev_io *io, int revents)
 		case IPC_RECV_OK:
 			break;
 		}
-		if (m->fd != -1) {	/* nothing from a worker carries one */
+		/* Only IPC_METRICS carries one; its handler owns it. */
+		if (m->fd != -1 && m->hdr.type != IPC_METRICS) {
 			close(m->fd);
 			m->fd = -1;
 		}
@@ -321,6 +326,8 @@ master_dispatch_worker(struct ev_loop *loop, ev_io *io, int revents)
 		if (!w->hello && !master_worker_table[i].before_hello) {
 			log_warnx("worker %d: %s before HELLO, dropped", w->id,
 			    ipc_type_name(m->hdr.type));
+			if (m->fd != -1)
+				close(m->fd);
 			continue;
 		}
 		if (master_worker_table[i].handler(w, m) == -1) {
@@ -397,9 +404,28 @@ master_answer_snapshot_ack(struct supervise_worker *w,
 	if (m->hdr.generation > w->sv->generation)
 		log_warnx("worker %d: ack for unknown generation %llu",
 		    w->id, (unsigned long long)m->hdr.generation);
-	else if (m->hdr.generation > w->acked)
+	else if (m->hdr.generation > w->acked) {
 		w->acked = m->hdr.generation;
+		w->acked_ms = util_now_ms();
+	}
 	supervise_check_applied(w->sv);
+	return 0;
+}
+
+/* The worker's counters (a sealed memfd): for hooks.metrics. */
+static int
+master_answer_metrics(struct supervise_worker *w, const struct ipc_msg *m)
+{
+	struct ipc_reader r;
+	uint64_t size;
+
+	ipc_reader_init(&r, m);
+	size = ipc_get_u64(&r);
+	if (ipc_end(&r) == -1 || w->sv->hooks.metrics == NULL) {
+		close(m->fd);
+		return 0;
+	}
+	w->sv->hooks.metrics(w->sv->hooks.arg, w, m->fd, size);
 	return 0;
 }
 

@@ -48,6 +48,7 @@ struct supervise_worker {
 	uint32_t		 backoff_ms;
 	uint64_t		 started_ms;
 	uint64_t		 acked;		/* last generation applied */
+	uint64_t		 acked_ms;	/* when, util_now_ms() */
 	uint64_t		 conns;		/* from IPC_STATS */
 	uint64_t		 requests;
 	struct supervise_worker	*next;		/* on the old list */
@@ -67,6 +68,10 @@ struct supervise_hooks {
 	void	(*health_report)(void *arg, const struct ipc_health *h);
 	void	(*worker_synced)(void *arg, struct supervise_worker *w);
 	void	*arg;
+	/* IPC_METRICS: <fd>, a sealed memfd of <size> bytes, is the
+	 * hook's to close. */
+	void	(*metrics)(void *arg, struct supervise_worker *w, int fd,
+		    uint64_t size);
 };
 
 struct supervise {

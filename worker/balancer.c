@@ -529,6 +529,23 @@ balancer_inflight(uint64_t key, uint64_t fingerprint, uint32_t index)
 	return st->inflight[index];
 }
 
+uint32_t
+balancer_backend_inflight(const struct snapshot *s,
+    const struct snapshot_backend *b, uint32_t index)
+{
+	struct balancer_state *st;
+
+	st = balancer_lookup(balancer_key(util_hash64(b->name, b->namelen)));
+	if (st == NULL || st->current == NULL || index >= st->n)
+		return 0;
+	/* The state may belong to another endpoint list of that name. */
+	if (!(st->base == s->base && st->generation == s->generation &&
+	    st->bindex == b->index && st->n == b->nendpoints) &&
+	    st->fingerprint != balancer_fingerprint(s, b))
+		return 0;
+	return st->inflight[index];
+}
+
 void
 balancer_reset(void)
 {

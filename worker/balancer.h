@@ -103,6 +103,10 @@ void	balancer_done(const struct balancer_pick *p);
 uint32_t balancer_inflight(uint64_t key, uint64_t fingerprint,
 	    uint32_t index);
 
+/* In-flight requests on endpoint <index> of backend <b> of <s> (stats). */
+uint32_t balancer_backend_inflight(const struct snapshot *s,
+	    const struct snapshot_backend *b, uint32_t index);
+
 /*
  * Retry budget per backend, a token bucket: each request picked first
  * earns BALANCER_RETRY_RATIO of a retry, time earns BALANCER_RETRY_RATE

@@ -64,6 +64,9 @@ struct health_probe {
 	size_t			 sent;
 	size_t			 len;		/* bytes in buf */
 	ev_tstamp		 started;
+	uint64_t		 last_ms;	/* last probe ended, 0 none */
+	uint32_t		 last_result;
+	uint32_t		 last_detail;
 	ev_io			 io;
 	ev_timer		 timer;
 	char			 buf[HEALTH_BUFSIZE];
@@ -80,6 +83,7 @@ struct health_slot {
 	uint32_t		 state;
 	uint32_t		 failures;	/* in a row, by requests */
 	uint32_t		 ejections;	/* in a row, for the backoff */
+	uint64_t		 ejections_total;	/* metrics */
 	ev_tstamp		 ejected_at;
 	ev_tstamp		 ejected_until;	/* 0: not ejected */
 };
@@ -267,6 +271,7 @@ health_passive(const struct sockaddr *sa, int ok, uint32_t threshold,
 	if (backoff > HEALTH_EJECT_MAX)
 		backoff = HEALTH_EJECT_MAX;
 	s->ejections++;
+	s->ejections_total++;
 	s->failures = 0;
 	s->ejected_at = now;
 	s->ejected_until = now + backoff;
@@ -285,6 +290,31 @@ health_is_ejected(const struct sockaddr *sa, ev_tstamp now)
 	    (s = health_slot_find(&k, 0)) == NULL)
 		return 0;
 	return s->ejected_until > now;
+}
+
+static struct health_probe *health_probe_find(struct health_probe **,
+		    size_t, const struct health_key *);
+
+void
+health_endpoint_info(const struct sockaddr *sa, struct health_info *out)
+{
+	struct health_key k;
+	struct health_slot *s;
+	struct health_probe *p;
+
+	memset(out, 0, sizeof(*out));
+	if (health_key_make(sa, &k) == -1)
+		return;
+	if (h.used > 0 && (s = health_slot_find(&k, 0)) != NULL) {
+		out->ejections = s->ejections_total;
+		out->ejected = h.loop != NULL &&
+		    s->ejected_until > ev_now(h.loop);
+	}
+	if ((p = health_probe_find(h.probes, h.nprobes, &k)) != NULL) {
+		out->probe_ms = p->last_ms;
+		out->probe_result = p->last_result;
+		out->probe_detail = p->last_detail;
+	}
 }
 
 static int
@@ -384,6 +414,9 @@ health_finish(struct health_probe *p, uint32_t result, uint32_t detail)
 	ev_tstamp next;
 
 	health_close(p);
+	p->last_ms = (uint64_t)(ev_now(h.loop) * 1000);
+	p->last_result = result;
+	p->last_detail = detail;
 	if (hc_machine_feed(&p->m, result == HC_OK, p->rise, p->fall))
 		health_report(p, result, detail);
 	next = p->started + p->interval_ms / 1000.0 *

@@ -65,6 +65,18 @@ int	health_is_ejected(const struct sockaddr *sa, ev_tstamp now);
  */
 uint32_t health_owner(const struct sockaddr *sa, uint32_t nworkers);
 
+/* What this worker knows of an endpoint, for its metrics report. */
+struct health_info {
+	uint64_t	 probe_ms;	/* last probe it ran, ms; 0 none */
+	uint32_t	 probe_result;	/* enum hc_result */
+	uint32_t	 probe_detail;
+	uint32_t	 ejected;	/* passively ejected now */
+	uint64_t	 ejections;	/* passive ejections so far */
+};
+
+void	health_endpoint_info(const struct sockaddr *sa,
+	    struct health_info *out);
+
 /* Probes this worker runs (tests, stats). */
 size_t	health_probe_count(void);
 

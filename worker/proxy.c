@@ -58,6 +58,8 @@
 #include "worker/balancer.h"
 #include "worker/health.h"
 #include "worker/listener.h"
+#include "worker/admin.h"
+#include "worker/metrics.h"
 #include "worker/proxy.h"
 #include "worker/proxy_head.h"
 #include "worker/router.h"
@@ -172,6 +174,7 @@ struct proxy_conn {
 	size_t			 cin_kept;	/* of those, sent but kept */
 	struct http_chunked	 req_chunk;
 	int			 fail_status;	/* 502 or 504 so far */
+	struct metrics_req	 mreq;		/* for metrics.c */
 
 	/* response */
 	enum http_body_kind	 resp_body;
@@ -485,6 +488,12 @@ proxy_pick_done(struct proxy_conn *c)
 static void
 proxy_request_end(struct proxy_conn *c)
 {
+	/* A response was chosen (sent, or cut short): count it once. */
+	if (c->mreq.status != 0 && c->kind != LISTENER_ADMIN)
+		metrics_request_done(c->ws != NULL ? &c->ws->snap : NULL,
+		    &c->mreq, c->have_pick ? c->pick.index : METRICS_NONE,
+		    ev_now(c->loop));
+	metrics_req_begin(&c->mreq, 0);
 	proxy_upstream_close(c);
 	proxy_pick_done(c);
 	proxy_buf_put(&c->uin);
@@ -563,40 +572,40 @@ proxy_date(struct ev_loop *loop)
 }
 
 /*
- * Queues a local response <status> in hbuf (our own reason and short text
- * body) and drops the upstream side.  <keep> asks to keep the connection;
- * it is honoured only for a request that was parsed, has no body, asked
- * for keep-alive, on a worker that is not draining.  Returns 1.
+ * Queues a local response <status> in hbuf (<ctype>, extra header lines
+ * <hdrs>, <blen> bytes of <body>, plus a newline when <nl>) and drops the
+ * upstream side.  <keep> asks to keep the connection; it is honoured only
+ * for a request that was parsed, has no body, asked for keep-alive, on a
+ * worker that is not draining.  Returns 1.
  */
 static int
-proxy_local(struct proxy_conn *c, int status, int keep, const char *body)
+proxy_respond(struct proxy_conn *c, int status, int keep, const char *ctype,
+    const char *hdrs, const char *body, size_t blen, int nl)
 {
 	struct proxy_buf *b;
-	char head[256];
+	char head[1024];
 	const char *reason = http_reason(status);
-	size_t blen;
 	int n;
 
-	if (body == NULL)
-		body = reason;
 	if (c->alog == NULL && c->kind != LISTENER_ADMIN)	/* no head */
 		c->alog = access_log_begin(NULL, c->peer_family, c->peer_addr,
 		    c->t_head);
 	access_log_status(c->alog, status);
-	blen = strlen(body) + 1;
 	if (!keep || c->rstate != RS_DONE || !c->req_keep_alive ||
 	    worker_draining())
 		c->close_after = 1;
+	c->mreq.status = status;
 	proxy_upstream_close(c);
 	proxy_pick_done(c);
 	proxy_buf_put(&c->uin);
 	c->uin_body = 0;
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
-	    "Server: ingressd\r\nDate: %s\r\nContent-Type: text/plain\r\n"
+	    "Server: ingressd\r\nDate: %s\r\nContent-Type: %s\r\n%s"
 	    "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
-	    status, reason, proxy_date(c->loop), blen,
+	    status, reason, proxy_date(c->loop), ctype, hdrs, blen + !!nl,
 	    c->close_after ? "close" : "keep-alive");
-	if ((b = proxy_buf_get(n + blen)) == NULL) {
+	if (n < 0 || (size_t)n >= sizeof(head) ||
+	    (b = proxy_buf_get(n + blen + 1)) == NULL) {
 		c->close_after = 1;
 		proxy_buf_put(&c->hbuf);
 		c->hdir = HB_NONE;
@@ -607,8 +616,9 @@ proxy_local(struct proxy_conn *c, int status, int keep, const char *body)
 	c->hbuf = b;
 	proxy_buf_add(b, head, n);
 	if (!c->req_head) {
-		proxy_buf_add(b, body, blen - 1);
-		BUF_ADDS(b, "\n");
+		proxy_buf_add(b, body, blen);
+		if (nl)
+			BUF_ADDS(b, "\n");
 	}
 	c->hdir = HB_CLIENT;
 	c->hsent = 0;
@@ -617,6 +627,16 @@ proxy_local(struct proxy_conn *c, int status, int keep, const char *body)
 	if (c->rstate == RS_BODY || c->rstate == RS_HEAD)
 		c->rstate = RS_ABANDON;
 	return 1;
+}
+
+/* Our own short text/plain response (<body> NULL: the reason). */
+static int
+proxy_local(struct proxy_conn *c, int status, int keep, const char *body)
+{
+	if (body == NULL)
+		body = http_reason(status);
+	return proxy_respond(c, status, keep, "text/plain", "", body,
+	    strlen(body), 1);
 }
 
 /* Something broke after the response began: close both sides now. */
@@ -718,15 +738,19 @@ proxy_up_fail(struct proxy_conn *c, int status, int connecting)
 
 	proxy_upstream_close(c);
 	c->fail_status = status;
+	if (connecting && c->have_pick)
+		metrics_connect_error(&c->ws->snap, c->backend, c->pick.index);
 	/* A pooled connection closed under us is the keep-alive race, not
 	 * the endpoint's fault. */
 	if (!c->resp_started && (connecting || !c->up_reused))
 		proxy_passive(c, 0);
 	if (c->pstate == PS_WAIT && connecting && !c->resp_byte) {
+		metrics_retry(&c->ws->snap, c->backend);
 		proxy_pick_done(c);
 		return proxy_upstream_start(c);
 	}
 	if (proxy_can_retry(c)) {
+		metrics_retry(&c->ws->snap, c->backend);
 		c->retried = 1;
 		snapshot_backend(&c->ws->snap, c->backend, &b);
 		snapshot_endpoint(&c->ws->snap, b.first_endpoint +
@@ -752,6 +776,7 @@ proxy_up_fail(struct proxy_conn *c, int status, int connecting)
 		return proxy_upstream_start(c);
 	}
 	if (proxy_can_retry_elsewhere(c, status)) {
+		metrics_retry(&c->ws->snap, c->backend);
 		proxy_pick_done(c);
 		return proxy_upstream_start(c);
 	}
@@ -874,6 +899,7 @@ proxy_upstream_start(struct proxy_conn *c)
 			break;
 		}
 		c->fail_status = 502;
+		metrics_connect_error(&c->ws->snap, c->backend, c->pick.index);
 		proxy_passive(c, 0);
 		proxy_pick_done(c);
 	}
@@ -1013,30 +1039,17 @@ proxy_idempotent(const char *m, size_t len)
 	return 0;
 }
 
-/*
- * Answers the admin listener: GET or HEAD of /healthz (the worker's loop
- * answers) and /readyz (it serves routes: the master publishes nothing
- * before its provider's first full sync, so a current snapshot means
- * synced; a draining worker is no longer ready).  The rest of the admin
- * API comes later; anything else is 404.
- */
+/* The admin listener: worker/admin.c decides, we send. */
 static int
 proxy_admin(struct proxy_conn *c)
 {
 	const struct http_request *r = &proxy_req;
+	struct admin_response a;
 
-	if (!((r->method_len == 3 && memcmp(r->method, "GET", 3) == 0) ||
-	    (r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0)))
-		return proxy_local(c, 404, 1, NULL);
 	c->req_head = r->is_head;
-	if (r->path_len == 8 && memcmp(r->path, "/healthz", 8) == 0)
-		return proxy_local(c, 200, 1, "ok");
-	if (r->path_len == 7 && memcmp(r->path, "/readyz", 7) == 0) {
-		if (worker_snapshot_current() != NULL && !worker_draining())
-			return proxy_local(c, 200, 1, "ready");
-		return proxy_local(c, 503, 1, "not ready");
-	}
-	return proxy_local(c, 404, 1, NULL);
+	admin_handle(r->method, r->method_len, r->path, r->path_len, &a);
+	return proxy_respond(c, a.status, 1, a.ctype, a.headers, a.body,
+	    a.len, 0);
 }
 
 /*
@@ -1055,6 +1068,8 @@ proxy_request_start(struct proxy_conn *c, size_t headlen)
 	const char *head = c->cin->data + c->cin->start;
 
 	proxy_nrequests++;
+	metrics_req_begin(&c->mreq, c->t_head > 0 ? c->t_head :
+	    ev_now(c->loop));
 	c->fresh = 0;
 	c->req_keep_alive = r->keep_alive;
 	c->req_http10 = r->minor_version == 0;
@@ -1103,6 +1118,8 @@ proxy_request_start(struct proxy_conn *c, size_t headlen)
 	    r->content_length > s->max_body_size)
 		return proxy_local(c, 413, 0, NULL);
 	c->backend = m.backend;
+	c->mreq.host = m.host;
+	c->mreq.backend = m.backend;
 	snapshot_backend(&ws->snap, m.backend, &b);
 	if (b.nendpoints == 0) {
 		c->cin->start += headlen;
@@ -1307,6 +1324,8 @@ proxy_parse_response(struct proxy_conn *c)
 	}
 	proxy_passive(c, r->status < 500);
 	access_log_status(c->alog, r->status);
+	c->mreq.status = r->status;
+	c->mreq.t_resp = ev_now(c->loop);
 	if (proxy_response_head(c, n) == -1)
 		goto bad;
 	c->resp_started = 1;
@@ -2172,6 +2191,18 @@ size_t
 proxy_active_connections(void)
 {
 	return proxy_nconns;
+}
+
+size_t
+proxy_idle_connections(void)
+{
+	const struct proxy_conn *c;
+	size_t n = 0;
+
+	TAILQ_FOREACH(c, &proxy_conns, entry)
+		if (c->pstate == PS_NONE && c->rstate == RS_IDLE)
+			n++;
+	return n;
 }
 
 uint64_t

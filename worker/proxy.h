@@ -40,6 +40,8 @@ void	proxy_close_all(struct ev_loop *loop);
 
 /* Open client connections (idle keep-alive included). */
 size_t	proxy_active_connections(void);
+/* Of those, the ones waiting for a request. */
+size_t	proxy_idle_connections(void);
 uint64_t proxy_requests_total(void);
 
 #endif

@@ -125,6 +125,7 @@ router_match(const struct snapshot *s, const char *host, size_t hostlen,
 				continue;
 			/* Exact rules come first, then Prefix longest first. */
 			m->backend = sp.backend;
+			m->host = h;
 			m->source = sp.source;
 			m->sourcelen = sp.sourcelen;
 			m->rule_path = sp.path;
@@ -135,6 +136,7 @@ router_match(const struct snapshot *s, const char *host, size_t hostlen,
 	if (s->default_backend < 0)
 		return ROUTER_NO_ROUTE;
 	m->backend = (uint32_t)s->default_backend;
+	m->host = -1;
 	m->source = s->default_source;
 	m->sourcelen = s->default_sourcelen;
 	m->rule_path = NULL;

@@ -20,6 +20,8 @@ enum router_result {
 
 struct router_match {
 	uint32_t	 backend;	/* index for snapshot_backend() */
+	int32_t		 host;		/* host entry matched, -1 for the
+					 * default backend (metrics) */
 	const char	*source;	/* "ns/ingress", counted */
 	size_t		 sourcelen;
 	const char	*rule_path;	/* matched rule path, counted */

@@ -67,6 +67,9 @@ static const char *const sandbox_allow[] = {
 	"mremap",		/* realloc of large blocks */
 	"madvise",		/* free() trimming */
 
+	/* metrics.c: the report to the master goes in a sealed memfd */
+	"memfd_create",		/* metrics_send() */
+
 	/* snapshots: worker_answer_snapshot() */
 	"fstat",		/* size of the memfd, access log fd type */
 	"newfstatat",		/* fstat() in glibc >= 2.33 */

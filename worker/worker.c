@@ -36,11 +36,13 @@
 #include "common/snapshot.h"
 #include "common/util.h"
 #include "worker/access_log.h"
+#include "worker/admin.h"
 #include "worker/balancer.h"
 #include "worker/health.h"
 #include "worker/listener.h"
 #include "worker/proxy.h"
 #include "worker/sandbox.h"
+#include "worker/metrics.h"
 #include "worker/worker.h"
 
 #define WORKER_MAX_LISTEN	8
@@ -71,6 +73,7 @@ static const struct {
 	{ IPC_DRAIN,	worker_answer_drain },
 	{ IPC_HEALTH_STATE, worker_answer_health_state },
 	{ IPC_LOG_REOPEN, worker_answer_log_reopen },
+	{ IPC_STATUS_DOC, admin_answer_status_doc },
 };
 
 static struct {
@@ -432,6 +435,7 @@ worker_answer_snapshot(const struct ipc_msg *m)
 	log_debug("generation %llu applied (%llu bytes)",
 	    (unsigned long long)gen, (unsigned long long)size);
 	worker_ack(gen, 1);
+	metrics_snapshot(&ws->snap);
 	if (!w.draining)
 		health_update(&ws->snap);
 
@@ -593,4 +597,7 @@ worker_stats_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (ipc_send(w.ipc, IPC_STATS, 0, wr.buf, wr.len, -1) == -1 &&
 	    errno != EAGAIN)
 		log_warn("send STATS");
+	if (metrics_send(w.ipc, proxy_active_connections(),
+	    proxy_idle_connections()) == -1 && errno != EAGAIN)
+		log_warn("send METRICS");
 }

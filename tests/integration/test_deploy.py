@@ -246,6 +246,11 @@ def test_manifests_reference_each_other():
         assert ports["http"]["hostPort"] == 80
         assert ports["https"]["hostPort"] == 443
         assert "hostPort" not in ports["admin"]
+    # Prometheus' pod discovery scrapes the admin port's /metrics.
+    ann = ds["spec"]["template"]["metadata"]["annotations"]
+    assert ann["prometheus.io/scrape"] == "true"
+    assert int(ann["prometheus.io/port"]) == ports["admin"]["containerPort"]
+    assert ann["prometheus.io/path"] == "/metrics"
     for probe in ("livenessProbe", "readinessProbe"):
         g = c[probe]["httpGet"]
         assert g["port"] in ("admin", 8580) and g["path"] in (
