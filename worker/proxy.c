@@ -67,6 +67,8 @@
 #define PROXY_RESP_HEAD_MAX	65536	/* response head limit */
 #define PROXY_FREE_MAX		256	/* pooled buffers kept (4 MiB) */
 #define PROXY_LINGER		2.0	/* seconds draining a closed client */
+#define PROXY_DRAIN_IDLE	1.0	/* seconds an idle connection may
+					 * still bring a request on a drain */
 
 /* Used before the first snapshot and for zero values in one. */
 #define PROXY_DEF_HEADER_MS	60000
@@ -218,6 +220,7 @@ static struct proxy_conns	 proxy_conns =
     TAILQ_HEAD_INITIALIZER(proxy_conns);
 static size_t			 proxy_nconns;
 static uint64_t			 proxy_nrequests;
+static ev_tstamp		 proxy_drain_at;	/* proxy_drain() ran */
 static struct proxy_buf		*proxy_free;
 static size_t			 proxy_nfree;
 
@@ -1766,6 +1769,8 @@ proxy_deadline(const struct proxy_conn *c, enum proxy_timeout *why)
 			    PROXY_DEF_HEADER_MS) / 1000.;
 		}
 		*why = T_IDLE;
+		if (proxy_drain_at > 0)
+			return proxy_drain_at + PROXY_DRAIN_IDLE;
 		if (c->fresh)
 			return c->t_in + proxy_ms(s->client_header_timeout_ms,
 			    PROXY_DEF_HEADER_MS) / 1000.;
@@ -2135,13 +2140,18 @@ proxy_drain(struct ev_loop *loop)
 	struct proxy_conn *c, *next;
 
 	upstream_pool_close_all(loop);
+	/*
+	 * An idle or just accepted connection is not closed at once: its
+	 * client may have sent a request that is still on the wire, and a
+	 * close now would answer it with a reset.  It gets PROXY_DRAIN_IDLE
+	 * to bring one, which is served with "Connection: close".
+	 */
+	proxy_drain_at = ev_now(loop);
 	for (c = TAILQ_FIRST(&proxy_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (c->pstate == PS_NONE && c->rstate == RS_IDLE &&
-		    BUF_LEN(c->cin) == 0)
-			proxy_close(c);
-		else
-			c->close_after = 1;
+		c->close_after = 1;
+		if (c->pstate == PS_NONE && c->rstate == RS_IDLE)
+			proxy_timer_update(c);
 	}
 }
 
