@@ -504,6 +504,8 @@ supervise_check_applied(struct supervise *sv)
 	log_info("generation %llu applied by all workers in %llu ms",
 	    (unsigned long long)sv->generation,
 	    (unsigned long long)(util_now_ms() - sv->published_ms));
+	if (sv->hooks.applied != NULL)
+		sv->hooks.applied(sv->hooks.arg);
 }
 
 void

@@ -61,11 +61,14 @@ struct ipc_health;
  * What the master does with worker messages supervise does not own:
  * <health_report> gets each valid IPC_HEALTH_REPORT; <worker_synced> is
  * called right after a worker got its first snapshot, to send it what
- * else it must know (the health of the endpoints that are down).
+ * else it must know (the health of the endpoints that are down);
+ * <applied> each time a generation is applied by all running workers.
  */
 struct supervise_hooks {
 	void	(*health_report)(void *arg, const struct ipc_health *h);
 	void	(*worker_synced)(void *arg, struct supervise_worker *w);
+	/* Every running worker applied the current generation. */
+	void	(*applied)(void *arg);
 	void	*arg;
 };
 

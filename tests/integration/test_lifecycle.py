@@ -7,8 +7,9 @@ import signal
 import threading
 import time
 
-from conftest import (T, Conn, get, ingress, path, route, rule,
-                      simple_route, wait_until, yaml_docs)
+from conftest import (T, Conn, children_of, ctl, get, ingress, path,
+                      proc_alive, route, rule, simple_route, wait_until,
+                      yaml_docs)
 
 
 class Load:
@@ -361,3 +362,105 @@ def test_respawned_worker_gets_current_snapshot(ingressd, backend):
     for _ in range(10):
         assert route(d.port, "app.test") == "two"
         assert route(d.port, "new.test") == "one"
+
+
+# ------------------------------------------------------ binary upgrade
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return None
+
+
+def stop_successor(d, pid):
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not proc_alive(pid), T + 5,
+               what="the new master to exit")
+    d.check_log_clean()
+
+
+def test_sigusr2_binary_upgrade_under_load(ingressd, backend, tmp_path):
+    """SIGUSR2: a new master from the binary on disk takes the listening
+    sockets over; the old one drains and exits once the new workers
+    serve.  No request fails, the pid file names the new master, and a
+    second SIGUSR2 during the upgrade is refused."""
+    b = backend("app")
+    pidfile = str(tmp_path / "ingressd.pid")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 config={"pid_file": pidfile})
+    old_pid, old_workers = d.proc.pid, d.worker_pids()
+    assert read_pid(pidfile) == old_pid
+    load = Load(d.port, "app.test", max_seconds=8 * T)
+    time.sleep(0.3)
+    off = d.log_offset()
+    d.signal(signal.SIGUSR2)
+    m = d.wait_log(r"binary upgrade: started \S+ as the new master, pid "
+                   r"(\d+)", since=off)
+    new_pid = int(m.group(1))
+    d.successors.append(new_pid)
+    if d.proc.poll() is None:
+        d.signal(signal.SIGUSR2)
+        d.wait_log(r"SIGUSR2 ignored: (an upgrade is in progress|stopping)",
+                   since=off)
+    assert d.proc.wait(T + 5) == 0, d.log()[-3000:]
+    t_exit = time.monotonic()
+    assert read_pid(pidfile) == new_pid
+    assert not os.path.exists(pidfile + ".oldbin")
+    new_workers = wait_until(lambda: len(children_of(new_pid)) == 2 and
+                             children_of(new_pid), what="2 new workers")
+    assert not set(new_workers) & set(old_workers)
+    assert not [p for p in old_workers if proc_alive(p)], "old workers left"
+    time.sleep(0.5)
+    results = load.finish()
+    after = [r for r in results if r[0] > t_exit]
+    assert len(after) > 10, "few requests after the old master exited"
+    fails = load.failures()
+    assert not fails, "%d of %d requests failed during the upgrade: %s" % (
+        len(fails), len(results), fails[:5])
+    # the new master is the whole service now
+    for _ in range(5):
+        assert route(d.port, "app.test") == "app"
+    assert ctl(d)["pid"] == new_pid
+    stop_successor(d, new_pid)
+    assert not os.path.exists(pidfile)
+    deaths = re.findall(r".*worker \d+ .*(?:killed by|exited with status "
+                        r"[1-9]).*", d.log())
+    assert not deaths, deaths
+
+
+def test_sigusr2_failed_upgrade_keeps_old_master(ingressd, backend, tmp_path):
+    """A new master that fails before it serves (here: a broken config)
+    changes nothing: the old one logs why and keeps serving, with its pid
+    file and control socket; the next SIGUSR2 can succeed."""
+    b = backend("app")
+    pidfile = str(tmp_path / "ingressd.pid")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 config={"pid_file": pidfile})
+    good = open(d.config_path).read()
+    d.write_config(good + "workers: [broken\n")
+    off = d.log_offset()
+    d.signal(signal.SIGUSR2)
+    d.wait_log(r"upgrade failed: the new master \(pid \d+\) exited with "
+               r"status 1 before it served", since=off)
+    d.wait_log(re.escape(d.config_path) + r":\d+:\d+: ", since=off)
+    assert d.proc.poll() is None
+    assert read_pid(pidfile) == d.proc.pid
+    assert not os.path.exists(pidfile + ".oldbin")
+    wait_until(lambda: os.path.exists(os.path.join(d.sockdir, "c.sock")),
+               what="the control socket back")
+    assert ctl(d)["pid"] == d.proc.pid
+    for _ in range(5):
+        assert route(d.port, "app.test") == "app"
+    assert d.worker_pids() == d.initial_workers
+    # fixed: the next one goes through
+    d.write_config(good)
+    off = d.log_offset()
+    d.signal(signal.SIGUSR2)
+    m = d.wait_log(r"as the new master, pid (\d+)", since=off)
+    d.successors.append(int(m.group(1)))
+    assert d.proc.wait(T + 5) == 0
+    assert read_pid(pidfile) == int(m.group(1))
+    assert route(d.port, "app.test") == "app"
+    stop_successor(d, int(m.group(1)))
