@@ -62,6 +62,9 @@
 #include "worker/router.h"
 #include "worker/upstream.h"
 #include "worker/worker.h"
+#ifdef INGRESSD_TEST_HOOKS
+#include "worker/testhook.h"
+#endif
 
 #define PROXY_BUF_SIZE		16384	/* pooled buffer, per direction */
 #define PROXY_RESP_HEAD_MAX	65536	/* response head limit */
@@ -1078,6 +1081,16 @@ proxy_request_start(struct proxy_conn *c, size_t headlen)
 	}
 	if (r->is_connect)
 		return proxy_local(c, 501, 0, NULL);
+#ifdef INGRESSD_TEST_HOOKS
+	{
+		char msg[256];
+
+		if (testhook_request(r, msg, sizeof(msg))) {
+			c->cin->start += headlen;
+			return proxy_local(c, 200, 0, msg);
+		}
+	}
+#endif
 	if ((ws = worker_snapshot_current()) == NULL) {
 		c->cin->start += headlen;
 		return proxy_local(c, 503, 1, NULL);

@@ -2,12 +2,15 @@
 SIGHUP), graceful shutdown, manifests rewritten under load, bad input."""
 
 import os
+import pwd
 import re
 import signal
 import threading
 import time
 
-from conftest import (T, Conn, children_of, ctl, get, ingress, path,
+import pytest
+
+from conftest import (BIN, T, Conn, children_of, ctl, get, ingress, path,
                       proc_alive, route, rule, simple_route, wait_until,
                       yaml_docs)
 
@@ -341,27 +344,112 @@ def test_workers_are_confined(ingressd, backend):
         st = proc_status(pid)
         assert st.get("Seccomp") == "2", "worker %d Seccomp: %s" % (pid, st.get("Seccomp"))
         assert st.get("NoNewPrivs") == "1", "worker %d NoNewPrivs: %s" % (pid, st.get("NoNewPrivs"))
-        if os.geteuid() == 0:
-            uids = st["Uid"].split()
-            assert "0" not in uids, "worker %d still has uid 0: %s" % (pid, uids)
-            assert os.readlink("/proc/%d/root" % pid) != "/", \
-                "worker %d is not chrooted" % pid
 
 
-def test_respawned_worker_gets_current_snapshot(ingressd, backend):
-    b1, b2 = backend("one"), backend("two")
-    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b1])},
+def test_workers_drop_to_the_user_in_an_empty_root(ingressd, backend):
+    """Started as root: every worker runs as the configured user (uid and
+    gid, real, effective, saved and fs; that group only), with no
+    capability, no_new_privs and the seccomp filter, and its root
+    directory is an empty one."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: only a master started as root changes "
+                    "the workers' user and chroots them")
+    user = pwd.getpwnam("nobody")
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 config={"user": "nobody"})
+    assert route(d.port, "app.test") == "app"
+    for pid in d.worker_pids():
+        st = proc_status(pid)
+        assert st["Uid"].split() == [str(user.pw_uid)] * 4, (pid, st["Uid"])
+        assert st["Gid"].split() == [str(user.pw_gid)] * 4, (pid, st["Gid"])
+        assert st["Groups"].split() in ([], [str(user.pw_gid)]), st["Groups"]
+        for cap in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
+            assert int(st[cap], 16) == 0, (pid, cap, st[cap])
+        assert st["NoNewPrivs"] == "1"
+        assert st["Seccomp"] == "2"
+        root = "/proc/%d/root" % pid
+        assert os.readlink(root) != "/", "worker %d is not chrooted" % pid
+        assert os.path.isdir(root + "/") and os.listdir(root + "/") == [], \
+            "worker %d root %s is not empty" % (pid, os.readlink(root))
+
+
+# The test hooks (./configure --enable-test-hooks, which deploy/dev.sh uses
+# for the integration tests): a request header makes the worker that
+# reads it attempt a system call.
+TESTHOOK = "X-Ingressd-Test-Syscall"
+
+
+def has_test_hooks():
+    with open(BIN, "rb") as f:
+        return TESTHOOK.encode() in f.read()
+
+
+needs_test_hooks = pytest.mark.skipif(
+    not has_test_hooks(), reason="%s was built without ./configure "
+    "--enable-test-hooks (deploy/dev.sh test builds build-test with it)" % BIN)
+
+
+@needs_test_hooks
+def test_forbidden_syscalls_denied(ingressd, backend):
+    """open() and a Unix socket fail with EACCES in a worker (without the
+    filter, in its empty root, open would say ENOENT); the worker lives."""
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
+    r = get(d.port, "app.test", headers=[(TESTHOOK, "open")])
+    assert r.body == b"open: Permission denied\n", r
+    r = get(d.port, "app.test", headers=[(TESTHOOK, "unix-connect")])
+    assert r.body == b"unix-connect: Permission denied\n", r
+    assert route(d.port, "app.test") == "app"
+    assert d.worker_pids() == d.initial_workers
+
+
+@needs_test_hooks
+def test_seccomp_kill_is_logged_and_restarted_under_load(ingressd, backend):
+    """execve() in a worker: the filter kills it, the master logs it as a
+    seccomp violation and starts a replacement; clients of the other
+    worker, and connections opened after, see no failure."""
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
                  allow_worker_restarts=True)
-    d.apply({"a.yaml": simple_route("app.test", "app", [b2]),
-             "b.yaml": simple_route("new.test", "new", [b1])})
-    for victim in list(d.worker_pids()):
-        os.kill(victim, signal.SIGKILL)
-        wait_until(lambda: victim not in d.worker_pids() and
-                   len(d.worker_pids()) == 2, what="replacement worker")
-    # every worker now is a replacement: each must serve the current routes
+    load = Load(d.port, "app.test")
+    time.sleep(0.3)
+    off = d.log_offset()
+    with pytest.raises((ConnectionError, OSError, AssertionError, ValueError)):
+        get(d.port, "app.test", headers=[(TESTHOOK, "execve")])
+    t_kill = time.monotonic()       # the victim is dead: no answer came
+    m = d.wait_log(r"worker (\d+) \(pid (\d+)\) killed by SIGSYS \(seccomp "
+                   r"violation\); restarting", since=off)
+    victim = int(m.group(2))
+    assert victim in d.initial_workers
+    wait_until(lambda: victim not in d.worker_pids() and
+               len(d.worker_pids()) == 2, what="the replacement worker")
+    d.wait_log(r"worker %s started" % m.group(1), since=off)
+    time.sleep(0.5)
+    results = load.finish()
+    bad = [r for r in results if not r[2] and r[1] > t_kill]
+    assert not bad, "requests failed on connections opened after the " \
+        "kill: %s" % bad[:5]
+    # only requests on connections the victim held may fail
+    assert len(load.failures()) <= 2, load.failures()
     for _ in range(10):
-        assert route(d.port, "app.test") == "two"
-        assert route(d.port, "new.test") == "one"
+        assert route(d.port, "app.test") == "app"
+
+
+@needs_test_hooks
+def test_sandbox_log_mode_logs_instead_of_killing(ingressd, backend):
+    """sandbox: log lets a forbidden call through (the kernel logs it):
+    the worker lives, and execve fails only because its root is empty."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: an unconfined worker's execve would run "
+                    "/bin/sh outside a chroot")
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 config={"sandbox": "log"})
+    r = get(d.port, "app.test", headers=[(TESTHOOK, "execve")])
+    assert r.body == b"execve: No such file or directory\n", r
+    assert route(d.port, "app.test") == "app"
+    assert d.worker_pids() == d.initial_workers
 
 
 # ------------------------------------------------------ binary upgrade
