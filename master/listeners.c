@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <linux/filter.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 static int	listeners_bind(const struct listeners_entry *, char *, size_t);
 static int	listeners_migrate_req(void);
 static int	listeners_entries(struct listeners *, const struct conf *);
+static int	listeners_steer_fd(int, int);
 static int	listeners_addr_eq(const struct sockaddr_storage *,
 		    const struct sockaddr_storage *);
 
@@ -139,6 +141,7 @@ listeners_open(struct listeners *ls, const struct conf *c, int nslots,
 				goto bad;
 	}
 	ls->nslots = nslots;
+	listeners_steer(ls, nslots);
 	return 0;
  bad:
 	for (i = 0; i < ls->nl; i++) {
@@ -296,6 +299,9 @@ listeners_inherit(struct listeners *ls, const struct conf *c, int nslots,
 	}
 	log_info("upgrade: %zu of %zu inherited listening sockets taken over",
 	    used, n);
+	/* Inherited sockets we closed are still the old workers'; they
+	 * take no new connections from now on (their numbers are last). */
+	listeners_steer(ls, nslots);
 	free(in);
 	return 0;
  bad:
@@ -305,6 +311,44 @@ listeners_inherit(struct listeners *ls, const struct conf *c, int nslots,
 	free(in);
 	listeners_close(ls);
 	return -1;
+}
+
+/*
+ * A classic BPF program on the REUSEPORT group of <fd>: each new
+ * connection goes to a random one of the first <nactive> sockets of the
+ * group (the kernel numbers them in bind order, which is our slot order;
+ * a closed one's number goes to the last).  0, or -1 with errno.
+ */
+static int
+listeners_steer_fd(int fd, int nactive)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_RANDOM),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)nactive),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog = { UTIL_NELEM(code), code };
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+	    sizeof(prog));
+}
+
+int
+listeners_steer(struct listeners *ls, int nactive)
+{
+	size_t i;
+	int rc = 0;
+
+	if (nactive < 1)
+		nactive = 1;
+	for (i = 0; i < ls->nl; i++)
+		if (ls->l[i].fds != NULL && ls->l[i].fds[0] != -1 &&
+		    listeners_steer_fd(ls->l[i].fds[0], nactive) == -1) {
+			log_warn("listen.%s %s: SO_ATTACH_REUSEPORT_CBPF",
+			    ls->l[i].name, ls->l[i].text);
+			rc = -1;
+		}
+	return rc;
 }
 
 /* 1 when the kernel moves queued connections of a closed REUSEPORT
@@ -337,10 +381,11 @@ listeners_resize(struct listeners *ls, int nslots, char *err, size_t errlen)
 		return 0;
 
 	if (nslots < ls->nslots) {
+		/* Steered away since supervise_resize(): empty by now. */
 		if (!listeners_migrate_req())
-			log_warnx("shrinking to %d workers: connections queued "
-			    "on the removed sockets may be reset "
-			    "(net.ipv4.tcp_migrate_req is off)", nslots);
+			log_debug("shrinking to %d workers: closing the "
+			    "retired sockets (net.ipv4.tcp_migrate_req is "
+			    "off)", nslots);
 		for (i = 0; i < ls->nl; i++)
 			for (s = nslots; s < ls->nslots; s++)
 				if (ls->l[i].fds[s] != -1)
@@ -368,6 +413,7 @@ listeners_resize(struct listeners *ls, int nslots, char *err, size_t errlen)
 		ls->l[i].fds = fds[i];
 	}
 	ls->nslots = nslots;
+	listeners_steer(ls, nslots);
 	return 0;
  bad:
 	for (i = 0; i < ls->nl && fds[i] != NULL; i++) {

@@ -73,6 +73,17 @@ int	listeners_inherit(struct listeners *ls, const struct conf *c,
 int	listeners_inherit_spec(const struct listeners *ls, char *buf,
 	    size_t buflen);
 
+/*
+ * Sends the new connections of every listener to the sockets of the first
+ * <nactive> slots only (a classic BPF program on each REUSEPORT group).
+ * Before a shrink, so that the retired slots' sockets stop filling and
+ * their workers accept what is queued before the sockets close: closing a
+ * REUSEPORT socket resets its queue unless net.ipv4.tcp_migrate_req is on.
+ * listeners_open(), _resize() and _inherit() call it with their slot
+ * count.  0, or -1 after logging (the kernel then spreads over all).
+ */
+int	listeners_steer(struct listeners *ls, int nactive);
+
 /* 1 when <c> asks for exactly the addresses <ls> holds, else 0. */
 int	listeners_same(const struct listeners *ls, const struct conf *c);
 

@@ -222,6 +222,56 @@ def test_broken_rewrite_keeps_last_good(ingressd, backend):
         assert route(d.port, "app.test") == "app"
 
 
+def test_sighup_20_times_under_load(ingressd, backend):
+    """Twenty SIGHUPs under load, changing a setting each time: every one
+    is applied (a new generation), no worker is replaced, no request
+    fails."""
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
+    load = Load(d.port, "app.test", max_seconds=8 * T)
+    for i in range(20):
+        g = d.generation()
+        d.overrides = {"limits": {"max_body_size": "%dk" % (100 + i)}}
+        d.write_config()
+        d.signal(signal.SIGHUP)
+        d.wait_generation(g + 1, what="generation after SIGHUP %d" % (i + 1))
+    time.sleep(0.3)
+    results = load.finish()
+    assert len(results) >= 100, "too little load: %d requests" % len(results)
+    fails = load.failures()
+    assert not fails, "%d of %d requests failed: %s" % (
+        len(fails), len(results), fails[:5])
+    assert d.worker_pids() == d.initial_workers
+
+
+def test_worker_count_up_and_down_under_load(ingressd, backend):
+    """workers: 2 -> 4 -> 1 -> 2 by SIGHUP under load: the pool follows
+    and no request fails, also on connections queued on the sockets of
+    the workers that go (they are steered away and accepted first)."""
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 allow_worker_restarts=True)
+    load = Load(d.port, "app.test", max_seconds=10 * T)
+    for n in (4, 1, 2, 1, 3):
+        off = d.log_offset()
+        d.overrides = {"workers": n}
+        d.write_config()
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reload done", since=off)
+        if n < len(d.worker_pids()):
+            d.wait_log(r"worker pool is now %d" % n, since=off)
+        d.wait_workers(n)
+        time.sleep(0.3)
+    results = load.finish()
+    assert len(results) >= 100, "too little load: %d requests" % len(results)
+    fails = load.failures()
+    assert not fails, "%d of %d requests failed: %s" % (
+        len(fails), len(results), fails[:5])
+    assert not re.search(r"killed by|exited with status [1-9]", d.log())
+    for _ in range(5):
+        assert route(d.port, "app.test") == "app"
+
+
 # ----------------------------------------------------------- shutdown
 
 def test_sigterm_lets_request_in_flight_finish(ingressd, backend):
