@@ -171,15 +171,20 @@ def test_sighup_reloads_config_and_manifests(ingressd, backend):
 
 
 def test_bad_config_on_sighup_refused(ingressd, backend):
+    """Under load: a broken config on SIGHUP is logged with file:line and
+    changes nothing; no request fails; a good one is taken after."""
     b = backend("app")
     d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
     good = open(d.config_path).read()
+    load = Load(d.port, "app.test")
     off = d.log_offset()
     d.write_config(good + "workers: [broken\n")
     d.signal(signal.SIGHUP)
     d.wait_log(re.escape(d.config_path) + r":\d+:\d+: ", since=off)
     time.sleep(0.3)
     assert d.proc.poll() is None, "master died on a bad config"
+    results = load.finish()
+    assert len(results) > 10 and not load.failures(), load.failures()[:5]
     for _ in range(5):
         assert route(d.port, "app.test") == "app"
     assert d.worker_pids() == d.initial_workers
@@ -300,6 +305,46 @@ def test_sigterm_lets_request_in_flight_finish(ingressd, backend):
     assert time.monotonic() - t0 < 10, "exit waited for the whole grace"
     d.check_log_clean()
     assert d.worker_pids() == []
+
+
+def test_sigterm_under_load_completes_long_requests(ingressd, backend):
+    """SIGTERM under load with six long requests (1.5 s at a slow
+    backend) in flight: each completes, no request begun before the
+    signal fails, and the master exits 0 once they are done.  Requests
+    begun after it may be refused: the listeners are closed."""
+    fast, slow = backend("app"), backend("slow")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [fast]),
+                            "s.yaml": simple_route("slow.test", "slow", [slow])},
+                 config={"timeouts": {"shutdown_grace": "10s"}})
+    load = Load(d.port, "app.test")
+    out = []
+
+    def long_request():
+        try:
+            out.append(get(d.port, "slow.test", "/slow?delay=1.5"))
+        except Exception as e:
+            out.append(e)
+    threads = [threading.Thread(target=long_request) for _ in range(6)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: slow.requests >= 6, what="6 long requests in flight")
+    time.sleep(0.2)
+    t_sig = time.monotonic()
+    d.signal(signal.SIGTERM)
+    for t in threads:
+        t.join(T + 3)
+    assert len(out) == 6
+    for r in out:
+        assert not isinstance(r, Exception), "long request failed: %r" % r
+        assert r.status == 200 and r.json()["path"] == "/slow"
+    assert d.proc.wait(T + 3) == 0, d.log()[-2000:]
+    results = load.finish()
+    before = [r for r in results if r[0] < t_sig]
+    assert len(before) > 10, "too little load before the signal"
+    bad = [r for r in before if not r[2]]
+    assert not bad, "%d requests begun before SIGTERM failed: %s" % (
+        len(bad), bad[:5])
+    d.check_log_clean()
 
 
 def test_sigterm_idle_exits_promptly(ingressd, backend):
