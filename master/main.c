@@ -92,7 +92,8 @@ static struct {
 	struct resolver		*resolver;	/* ExternalName Services */
 	struct control		*ctl;
 	int			 pid_fd;
-	char			*pid_file;
+	char			*pid_file;	/* its name now */
+	char			*pid_base;	/* pid_file at start */
 
 	uint64_t		 generation;
 	struct compile_result	 last;		/* table of the generation */
@@ -622,6 +623,7 @@ master_pidfile_lock(const char *path, char *err, size_t errlen)
 	}
 	m.pid_fd = fd;
 	m.pid_file = strdup(path);
+	m.pid_base = strdup(path);
 	return 0;
 }
 
@@ -907,6 +909,7 @@ main(int argc, char **argv)
 		free(m.sv.w[ch]);
 	free(m.sv.w);
 	free(m.pid_file);
+	free(m.pid_base);
 	free(m.argv);
 	conf_free(&m.conf);
 	log_info("stopped");
@@ -1021,7 +1024,9 @@ master_oldbin(char *buf, size_t buflen)
 {
 	int n;
 
-	n = snprintf(buf, buflen, "%s.oldbin", m.conf.pid_file);
+	if (m.pid_base == NULL)
+		return -1;
+	n = snprintf(buf, buflen, "%s.oldbin", m.pid_base);
 	return n < 0 || (size_t)n >= buflen ? -1 : 0;
 }
 
@@ -1043,7 +1048,7 @@ master_upgrade(void)
 		"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID="
 	};
 	char spec[4096], oldbin[PATH_MAX], fdenv[64], inhenv[4200];
-	char notenv[160], wdenv[64], **envp = NULL;
+	char notenv[160], wdenv[64], **envp = NULL, *p;
 	const char *nsock, *nwd;
 	size_t i, j, ne = 0;
 	int pfd[2] = { -1, -1 }, s, sig, renamed = 0;
@@ -1140,9 +1145,9 @@ master_upgrade(void)
 	m.upgrade_pid = pid;
 	m.upgrade_rfd = pfd[0];
 	m.upgrade_ok = 0;
-	if (renamed) {
+	if (renamed && (p = strdup(oldbin)) != NULL) {
 		free(m.pid_file);
-		m.pid_file = strdup(oldbin);
+		m.pid_file = p;
 	}
 	util_set_nonblock(m.upgrade_rfd);
 	ev_io_set(&m.upgrade_io, m.upgrade_rfd, EV_READ);
@@ -1205,7 +1210,7 @@ master_upgrade_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 master_upgrade_end(void)
 {
-	char oldbin[PATH_MAX];
+	char oldbin[PATH_MAX], *p;
 
 	if (m.upgrade_rfd != -1) {
 		ev_io_stop(m.loop, &m.upgrade_io);
@@ -1218,11 +1223,11 @@ master_upgrade_end(void)
 		return;
 	if (m.pid_fd != -1 && master_oldbin(oldbin, sizeof(oldbin)) == 0 &&
 	    strcmp(m.pid_file, oldbin) == 0) {
-		if (rename(oldbin, m.conf.pid_file) == -1)
+		if (rename(oldbin, m.pid_base) == -1)
 			log_warn("rename %s back", oldbin);
-		else {
+		else if ((p = strdup(m.pid_base)) != NULL) {
 			free(m.pid_file);
-			m.pid_file = strdup(m.conf.pid_file);
+			m.pid_file = p;
 		}
 	}
 	if (m.ctl == NULL && !m.stopping)
