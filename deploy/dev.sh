@@ -5,7 +5,8 @@
 #   deploy/dev.sh build      autoreconf if needed, configure in ./build, make
 #   deploy/dev.sh demo       the seed article's demo on http://127.0.0.1:8080
 #   deploy/dev.sh test       unit tests, fuzz replays, ASan/UBSan unit tests,
-#                            man page lint, integration tests (pytest)
+#                            man page lint, integration tests (pytest, on
+#                            a --enable-test-hooks build in build-test)
 #   deploy/dev.sh distcheck  make distcheck
 #   deploy/dev.sh fuzz       libFuzzer runs (FUZZ_SECONDS per target)
 #   deploy/dev.sh bench      tests/bench/run (wrk: ingressd, nginx, HAProxy)
@@ -215,8 +216,17 @@ cmd_test() {
 		say "FAILED before integration tests: ${failed[*]}"
 		rc=1
 	fi
+	# The integration tests run a build of their own with the test hooks
+	# (a request header that makes a worker try forbidden system calls);
+	# build/ stays what ./configure makes by default.
+	say "make in build-test (--enable-test-hooks)"
+	if ! { configure_in build-test --enable-test-hooks &&
+	    make -C build-test -j"$NPROC"; }; then
+		say "FAILED: test-hooks build"
+		return 1
+	fi
 	say "integration tests (pytest)"
-	PYTHONDONTWRITEBYTECODE=1 INGRESSD_BIN="$ROOT/build/ingressd" \
+	PYTHONDONTWRITEBYTECODE=1 INGRESSD_BIN="$ROOT/build-test/ingressd" \
 	    "$PY" -m pytest -q \
 	    -p no:cacheprovider tests/integration || rc=1
 	return $rc
@@ -243,7 +253,7 @@ cmd_bench() {
 }
 
 usage() {
-	sed -n '2,12s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,13s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 

@@ -54,6 +54,36 @@ int	listeners_open(struct listeners *ls, const struct conf *c, int nslots,
 int	listeners_resize(struct listeners *ls, int nslots, char *err,
 	    size_t errlen);
 
+/*
+ * Binary upgrade (SIGUSR2), new master: builds <ls> for <c> and <nslots>
+ * like listeners_open(), but takes each socket from the inherited ones in
+ * <spec> ("name:fd,name:fd,...", as listeners_inherit_spec() writes it)
+ * whose bound address equals the listener's, and binds only what is
+ * missing.  Inherited sockets it does not need are closed (logged).  The
+ * fds in <spec> are trusted to be ours: only the old master sets it.
+ * 0, or -1 with <err>; on failure every inherited socket is closed too.
+ */
+int	listeners_inherit(struct listeners *ls, const struct conf *c,
+	    int nslots, const char *spec, char *err, size_t errlen);
+
+/*
+ * Binary upgrade, old master: writes "name:fd,..." for every socket of
+ * <ls> into <buf>.  0, or -1 when it does not fit.
+ */
+int	listeners_inherit_spec(const struct listeners *ls, char *buf,
+	    size_t buflen);
+
+/*
+ * Sends the new connections of every listener to the sockets of the first
+ * <nactive> slots only (a classic BPF program on each REUSEPORT group).
+ * Before a shrink, so that the retired slots' sockets stop filling and
+ * their workers accept what is queued before the sockets close: closing a
+ * REUSEPORT socket resets its queue unless net.ipv4.tcp_migrate_req is on.
+ * listeners_open(), _resize() and _inherit() call it with their slot
+ * count.  0, or -1 after logging (the kernel then spreads over all).
+ */
+int	listeners_steer(struct listeners *ls, int nactive);
+
 /* 1 when <c> asks for exactly the addresses <ls> holds, else 0. */
 int	listeners_same(const struct listeners *ls, const struct conf *c);
 

@@ -12,8 +12,11 @@
  *   ingressctl  control_dispatch()         master/control.c
  *   manifests   provider_files (inotify) -> master_store_cb()
  *   API server  provider_kube (list+watch) -> master_kube_cb()
- *   signals     master_signal_cb() (SIGHUP, SIGTERM, SIGINT, SIGUSR1),
+ *   signals     master_signal_cb() (SIGHUP, SIGTERM, SIGINT, SIGUSR1,
+ *               SIGUSR2),
  *               master_child_cb() (SIGCHLD through libev's ev_child)
+ *   new master  master_upgrade_cb() (SIGUSR2 binary upgrade: its "ready"
+ *               pipe), master_upgrade_ready() on its side
  *   systemd     master/notify.c ($NOTIFY_SOCKET: READY, RELOADING, ...)
  */
 #include "config.h"
@@ -22,6 +25,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +69,11 @@
 #endif
 
 #define MASTER_DEFAULT_CONFIG	SYSCONFDIR "/ingressd/ingressd.yaml"
+/* A new master that does not serve by then is stopped (SIGUSR2). */
+#define MASTER_UPGRADE_TIMEOUT_MS	60000
+/* Set by the old master for the new one; unset before any worker. */
+#define MASTER_ENV_INHERIT	"INGRESSD_INHERIT_FDS"
+#define MASTER_ENV_UPGRADE	"INGRESSD_UPGRADE_FD"
 
 static struct {
 	struct ev_loop		*loop;
@@ -86,7 +95,8 @@ static struct {
 	struct resolver		*resolver;	/* ExternalName Services */
 	struct control		*ctl;
 	int			 pid_fd;
-	char			*pid_file;
+	char			*pid_file;	/* its name now */
+	char			*pid_base;	/* pid_file at start */
 
 	uint64_t		 generation;
 	struct compile_result	 last;		/* table of the generation */
@@ -95,13 +105,24 @@ static struct {
 	struct healthtab	 health;	/* endpoints down */
 
 	int			 stopping;
-	ev_signal		 sighup, sigterm, sigint, sigusr1;
+	ev_signal		 sighup, sigterm, sigint, sigusr1, sigusr2;
 	ev_child		 child;
 	ev_timer		 ctl_reopen;	/* not from inside a request */
 	struct stats		*stats;		/* workers' counters */
 	ev_timer		 stats_timer;	/* status document, 1 s */
 	int			 ready_fd;	/* daemonize readiness */
-} m = { .pid_fd = -1, .ready_fd = -1 };
+
+	/* Binary upgrade, old master's side: the new master we started. */
+	char			**argv;		/* as started */
+	pid_t			 upgrade_pid;	/* -1: none */
+	int			 upgrade_rfd;	/* its "ready" pipe */
+	int			 upgrade_ok;	/* it said so */
+	ev_io			 upgrade_io;
+	ev_timer		 upgrade_timer;
+	/* New master's side: the pipe to the old one, until we serve. */
+	int			 upgrade_fd;
+} m = { .pid_fd = -1, .ready_fd = -1, .upgrade_pid = -1, .upgrade_rfd = -1,
+    .upgrade_fd = -1 };
 
 static void	master_publish(void);
 static void	master_health_report(void *, const struct ipc_health *);
@@ -123,6 +144,12 @@ static int	master_reload(char *, size_t);
 static void	master_relisten(const struct conf *);
 static int	master_access_log(char *, size_t);
 static void	master_stopped(void *);
+static void	master_stop(const char *, int);
+static void	master_upgrade(void);
+static void	master_upgrade_cb(struct ev_loop *, ev_io *, int);
+static void	master_upgrade_timeout_cb(struct ev_loop *, ev_timer *, int);
+static void	master_upgrade_end(void);
+static void	master_upgrade_ready(void *);
 static struct json_object *master_ctl_status(void *, char *, size_t);
 static struct json_object *master_ctl_routes(void *, char *, size_t);
 static struct json_object *master_ctl_backends(void *, char *, size_t);
@@ -161,6 +188,7 @@ usage(FILE *f)
 	    "\n"
 	    "Signals: SIGHUP reloads, SIGTERM/SIGINT stop gracefully,\n"
 	    "SIGUSR1 reopens the access log.\n"
+	    "SIGUSR2 starts the binary on disk and hands the listeners over.\n"
 	    "See ingressd(8), ingressd.yaml(5), ingressctl(8).\n",
 	    MASTER_DEFAULT_CONFIG, PACKAGE_VERSION);
 }
@@ -552,12 +580,20 @@ master_daemonize(void)
 		close(fd);
 }
 
-/* A fatal() after the pid file was written must not leave it behind. */
+/*
+ * A fatal() after the pid file was written must not leave it behind.
+ * Only our own file goes: during a binary upgrade another master's may
+ * stand at the path.
+ */
 static void
 master_atexit(void)
 {
+	struct stat a, b;
+
 	if (m.pid_file != NULL && m.pid_fd != -1) {
-		unlink(m.pid_file);
+		if (fstat(m.pid_fd, &a) == 0 && stat(m.pid_file, &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			unlink(m.pid_file);
 		close(m.pid_fd);
 		m.pid_fd = -1;
 	}
@@ -599,6 +635,7 @@ master_pidfile_lock(const char *path, char *err, size_t errlen)
 	}
 	m.pid_fd = fd;
 	m.pid_file = strdup(path);
+	m.pid_base = strdup(path);
 	return 0;
 }
 
@@ -697,14 +734,19 @@ main(int argc, char **argv)
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	const char *config = MASTER_DEFAULT_CONFIG;
-	char err[1024];
+	const char *config = MASTER_DEFAULT_CONFIG, *e;
+	char err[1024], *inherit = NULL;
 	int ch, check = 0, n;
 
 	/* Hidden entry: the master execs itself as a worker. */
 	if (argc > 1 && strcmp(argv[1], "--worker") == 0)
 		return worker_main(argc, argv);
 
+	/* Copied before getopt_long() permutes it: SIGUSR2 execs it. */
+	if ((m.argv = calloc(argc + 1, sizeof(*m.argv))) == NULL)
+		fatal("argv");
+	for (n = 0; n < argc; n++)
+		m.argv[n] = argv[n];
 	while ((ch = getopt_long(argc, argv, "c:ftVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -739,6 +781,21 @@ main(int argc, char **argv)
 
 	log_init(1, LOG_LEVEL_INFO);
 	log_setrole("master");
+	/* Started by a master's SIGUSR2: its sockets and its pipe. */
+	if ((e = getenv(MASTER_ENV_UPGRADE)) != NULL) {
+		m.upgrade_fd = atoi(e);
+		if (m.upgrade_fd < 3 || fcntl(m.upgrade_fd, F_GETFD) == -1)
+			fatalx("%s=%s: not an open descriptor",
+			    MASTER_ENV_UPGRADE, e);
+		util_set_cloexec(m.upgrade_fd, 1);
+		if ((e = getenv(MASTER_ENV_INHERIT)) != NULL &&
+		    (inherit = strdup(e)) == NULL)
+			fatal("strdup");
+		log_info("binary upgrade: started by the master pid %ld",
+		    (long)getppid());
+	}
+	unsetenv(MASTER_ENV_UPGRADE);
+	unsetenv(MASTER_ENV_INHERIT);
 	if (master_conf_load(m.config_path, &m.conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	log_setlevel(m.conf.log_level);
@@ -756,13 +813,18 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	/* Bind before daemonizing, so that "Permission denied" reaches the
 	 * terminal that started us. */
-	if (listeners_open(&m.ls, &m.conf, m.conf.workers, NULL, err,
+	if (inherit != NULL ? listeners_inherit(&m.ls, &m.conf,
+	    m.conf.workers, inherit, err, sizeof(err)) :
+	    listeners_open(&m.ls, &m.conf, m.conf.workers, NULL, err,
 	    sizeof(err)) == -1)
 		fatalx("%s", err);
+	free(inherit);
 	if (sandbox_prepare(err, sizeof(err)) == -1)
 		fatalx("sandbox: %s", err);
 	if (!m.foreground) {
-		master_daemonize();
+		/* A new master of an upgrade already is a daemon's child. */
+		if (m.upgrade_fd == -1)
+			master_daemonize();
 		log_init(0, m.conf.log_level);
 	}
 	if (m.pid_fd != -1 && master_pidfile_write(err, sizeof(err)) == -1)
@@ -787,8 +849,11 @@ main(int argc, char **argv)
 	m.sv.hooks.metrics = master_metrics;
 	if ((m.stats = stats_new()) == NULL)
 		fatalx("stats: out of memory");
-	/* Before any worker: it clears $NOTIFY_SOCKET from their env. */
-	notify_open(m.loop, notify_state_supervise, &m.sv, !m.foreground);
+	m.sv.hooks.applied = master_upgrade_ready;
+	/* Before any worker: it clears $NOTIFY_SOCKET from their env.  The
+	 * new master of an upgrade is systemd's main process once ready. */
+	notify_open(m.loop, notify_state_supervise, &m.sv, !m.foreground ||
+	    m.upgrade_fd != -1);
 
 	if (m.conf.control_socket != NULL && (m.ctl = control_open(m.loop,
 	    m.conf.control_socket, &master_ctl_ops, err,
@@ -829,6 +894,10 @@ main(int argc, char **argv)
 	ev_signal_start(m.loop, &m.sigint);
 	ev_signal_init(&m.sigusr1, master_signal_cb, SIGUSR1);
 	ev_signal_start(m.loop, &m.sigusr1);
+	ev_signal_init(&m.sigusr2, master_signal_cb, SIGUSR2);
+	ev_signal_start(m.loop, &m.sigusr2);
+	ev_init(&m.upgrade_io, master_upgrade_cb);
+	ev_init(&m.upgrade_timer, master_upgrade_timeout_cb);
 	/*
 	 * SIGCHLD: the default loop already reaps children on it for
 	 * ev_child, so a plain ev_signal would find nothing to wait for.
@@ -862,6 +931,8 @@ main(int argc, char **argv)
 		free(m.sv.w[ch]);
 	free(m.sv.w);
 	free(m.pid_file);
+	free(m.pid_base);
+	free(m.argv);
 	conf_free(&m.conf);
 	log_info("stopped");
 	return 0;
@@ -900,7 +971,23 @@ master_ctl_reopen_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 master_child_cb(struct ev_loop *loop, ev_child *w, int revents)
 {
-	supervise_exited(&m.sv, w->rpid, w->rstatus);
+	char why[128];
+
+	if (w->rpid != m.upgrade_pid || m.upgrade_pid == -1) {
+		supervise_exited(&m.sv, w->rpid, w->rstatus);
+		return;
+	}
+	if (WIFSTOPPED(w->rstatus) || WIFCONTINUED(w->rstatus))
+		return;
+	supervise_status_text(w->rstatus, why, sizeof(why));
+	if (m.upgrade_ok)
+		log_info("upgrade: the new master (pid %ld) %s",
+		    (long)m.upgrade_pid, why);
+	else
+		log_warnx("upgrade failed: the new master (pid %ld) %s before "
+		    "it served; this master keeps serving (see its log lines "
+		    "above)", (long)m.upgrade_pid, why);
+	master_upgrade_end();
 }
 
 static void
@@ -922,6 +1009,12 @@ master_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	case SIGHUP:
 		if (m.stopping)
 			return;
+		if (m.upgrade_pid != -1) {
+			log_warnx("SIGHUP ignored: a binary upgrade is in "
+			    "progress (new master pid %ld)",
+			    (long)m.upgrade_pid);
+			return;
+		}
 		log_info("SIGHUP: reloading %s", m.config_path);
 		if (master_reload(err, sizeof(err)) == -1)
 			log_warnx("reload failed, keeping the running "
@@ -933,23 +1026,287 @@ master_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 			log_info("already stopping");
 			return;
 		}
-		m.stopping = 1;
-		notify_stopping();
-		log_info("%s: stopping, draining workers (grace %u ms)",
-		    w->signum == SIGTERM ? "SIGTERM" : "SIGINT",
-		    m.conf.shutdown_grace_ms);
-		provider_files_free(m.pf);
-		m.pf = NULL;
-		/* The store stays for compiles until the end. */
-		provider_kube_stop(m.pk);
-		provider_kube_free(m.pk_next);
-		m.pk_next = NULL;
-		/* Workers close their copies as they drain: from then on
-		 * new connections are refused, not left in a backlog. */
-		listeners_close(&m.ls);
-		supervise_stop(&m.sv, master_stopped, &m);
+		if (m.upgrade_pid != -1 && !m.upgrade_ok) {
+			log_warnx("upgrade abandoned: stopping the new master "
+			    "(pid %ld) too", (long)m.upgrade_pid);
+			kill(m.upgrade_pid, SIGTERM);
+		}
+		master_stop(w->signum == SIGTERM ? "SIGTERM" : "SIGINT", 0);
+		return;
+	case SIGUSR2:
+		master_upgrade();
 		return;
 	}
+}
+
+/*
+ * Graceful stop: the providers stop, every worker drains for
+ * shutdown_grace, and the loop ends once they are gone.  <upgrade>: a new
+ * master took over, so systemd hears nothing (STOPPING=1 would stop the
+ * service) and the sockets live on in the new master.
+ */
+static void
+master_stop(const char *why, int upgrade)
+{
+	m.stopping = 1;
+	if (upgrade)
+		notify_close();
+	else
+		notify_stopping();
+	log_info("%s: stopping, draining workers (grace %u ms)", why,
+	    m.conf.shutdown_grace_ms);
+	provider_files_free(m.pf);
+	m.pf = NULL;
+	/* The store stays for compiles until the end. */
+	provider_kube_stop(m.pk);
+	provider_kube_free(m.pk_next);
+	m.pk_next = NULL;
+	/* Workers close their copies as they drain: from then on new
+	 * connections are refused, not left in a backlog (after an upgrade
+	 * the new master's copies keep the sockets and their queues). */
+	listeners_close(&m.ls);
+	supervise_stop(&m.sv, master_stopped, &m);
+}
+
+/* "PIDFILE.oldbin" into <buf>; -1 when it does not fit. */
+static int
+master_oldbin(char *buf, size_t buflen)
+{
+	int n;
+
+	if (m.pid_base == NULL)
+		return -1;
+	n = snprintf(buf, buflen, "%s.oldbin", m.pid_base);
+	return n < 0 || (size_t)n >= buflen ? -1 : 0;
+}
+
+/*
+ * SIGUSR2, as nginx does it: fork + exec the binary on disk with our argv,
+ * the listening sockets (INGRESSD_INHERIT_FDS) and the write end of a pipe
+ * (INGRESSD_UPGRADE_FD) on which it says "R" once its workers applied
+ * their first snapshot; then we drain and exit (master_upgrade_cb()).  If
+ * it exits first or is not ready in time, we keep serving.  Our pid file
+ * becomes PIDFILE.oldbin meanwhile; the control socket is handed over
+ * (closed here, bound again there; reopened here on failure).
+ */
+static void
+master_upgrade(void)
+{
+	extern char **environ;
+	static const char *const drop[] = {
+		MASTER_ENV_INHERIT "=", MASTER_ENV_UPGRADE "=",
+		"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID="
+	};
+	char spec[4096], oldbin[PATH_MAX], fdenv[64], inhenv[4200];
+	char notenv[160], wdenv[64], **envp = NULL, *p;
+	const char *nsock, *nwd;
+	size_t i, j, ne = 0;
+	int pfd[2] = { -1, -1 }, s, sig, renamed = 0;
+	sigset_t all;
+	pid_t pid;
+
+	if (m.stopping) {
+		log_warnx("SIGUSR2 ignored: stopping");
+		return;
+	}
+	if (m.upgrade_pid != -1) {
+		log_warnx("SIGUSR2 ignored: an upgrade is in progress (new "
+		    "master pid %ld)", (long)m.upgrade_pid);
+		return;
+	}
+	if (listeners_inherit_spec(&m.ls, spec, sizeof(spec)) == -1) {
+		log_warnx("SIGUSR2 ignored: too many listening sockets");
+		return;
+	}
+	if (m.pid_fd != -1 && master_oldbin(oldbin, sizeof(oldbin)) == -1) {
+		log_warnx("SIGUSR2 ignored: pid_file path too long");
+		return;
+	}
+	/* Built before fork: the child only execs. */
+	for (i = 0; environ[i] != NULL; i++)
+		;
+	if ((envp = calloc(i + 5, sizeof(*envp))) == NULL) {
+		log_warn("SIGUSR2 ignored");
+		return;
+	}
+	for (i = 0; environ[i] != NULL; i++) {
+		for (j = 0; j < UTIL_NELEM(drop); j++)
+			if (strncmp(environ[i], drop[j],
+			    strlen(drop[j])) == 0)
+				break;
+		if (j == UTIL_NELEM(drop))
+			envp[ne++] = environ[i];
+	}
+	if (pipe2(pfd, O_CLOEXEC) == -1) {
+		log_warn("SIGUSR2 ignored: pipe");
+		goto bad;
+	}
+	snprintf(inhenv, sizeof(inhenv), "%s=%s", MASTER_ENV_INHERIT, spec);
+	snprintf(fdenv, sizeof(fdenv), "%s=%d", MASTER_ENV_UPGRADE, pfd[1]);
+	envp[ne++] = inhenv;
+	envp[ne++] = fdenv;
+	notify_upgrade_env(&nsock, &nwd);
+	if (nsock[0] != '\0') {
+		snprintf(notenv, sizeof(notenv), "NOTIFY_SOCKET=%s", nsock);
+		envp[ne++] = notenv;
+	}
+	if (nwd[0] != '\0') {
+		snprintf(wdenv, sizeof(wdenv), "WATCHDOG_USEC=%s", nwd);
+		envp[ne++] = wdenv;
+	}
+	envp[ne] = NULL;
+
+	if (m.pid_fd != -1) {
+		if (rename(m.pid_file, oldbin) == -1) {
+			log_warn("SIGUSR2 ignored: rename %s", m.pid_file);
+			goto bad;
+		}
+		renamed = 1;
+	}
+	/* The new master binds the path; it is reopened on failure. */
+	control_close(m.ctl);
+	m.ctl = NULL;
+
+	switch (pid = fork()) {
+	case -1:
+		log_warn("SIGUSR2: fork");
+		goto bad;
+	case 0:
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		for (sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		/* These, and only these, survive the exec. */
+		for (i = 0; i < m.ls.nl; i++)
+			for (s = 0; s < m.ls.nslots; s++)
+				if (m.ls.l[i].fds[s] != -1)
+					util_set_cloexec(m.ls.l[i].fds[s], 0);
+		util_set_cloexec(pfd[1], 0);
+		/* The argv may name the config relative to where we began. */
+		if (m.cwd[0] != '\0' && chdir(m.cwd) == -1)
+			_exit(126);
+		execve(m.sv.exe, m.argv, envp);
+		dprintf(STDERR_FILENO, "ingressd: upgrade: execve %s: %s\n",
+		    m.sv.exe, strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	free(envp);
+	m.upgrade_pid = pid;
+	m.upgrade_rfd = pfd[0];
+	m.upgrade_ok = 0;
+	if (renamed && (p = strdup(oldbin)) != NULL) {
+		free(m.pid_file);
+		m.pid_file = p;
+	}
+	util_set_nonblock(m.upgrade_rfd);
+	ev_io_set(&m.upgrade_io, m.upgrade_rfd, EV_READ);
+	ev_io_start(m.loop, &m.upgrade_io);
+	ev_timer_set(&m.upgrade_timer, MASTER_UPGRADE_TIMEOUT_MS / 1000.0, 0.);
+	ev_timer_start(m.loop, &m.upgrade_timer);
+	log_info("SIGUSR2: binary upgrade: started %s as the new master, pid "
+	    "%ld; serving until its workers do", m.sv.exe, (long)pid);
+	return;
+ bad:
+	if (renamed && rename(oldbin, m.pid_file) == -1)
+		log_warn("rename %s back", oldbin);
+	if (m.ctl == NULL && !m.stopping)
+		ev_timer_start(m.loop, &m.ctl_reopen);
+	if (pfd[0] != -1) {
+		close(pfd[0]);
+		close(pfd[1]);
+	}
+	free(envp);
+}
+
+/* The new master's pipe: "R" (it serves), or EOF (it is going away). */
+static void
+master_upgrade_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	char c = 0;
+	ssize_t n;
+
+	n = read(m.upgrade_rfd, &c, 1);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	ev_io_stop(loop, w);
+	close(m.upgrade_rfd);
+	m.upgrade_rfd = -1;
+	if (n != 1 || c != 'R')
+		return;		/* its exit status comes with SIGCHLD */
+	ev_timer_stop(loop, &m.upgrade_timer);
+	m.upgrade_ok = 1;
+	log_info("upgrade: the new master (pid %ld) serves; this one (pid "
+	    "%ld) drains and exits", (long)m.upgrade_pid, (long)getpid());
+	if (!m.stopping)
+		master_stop("upgrade", 1);
+}
+
+static void
+master_upgrade_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	if (m.upgrade_pid == -1 || m.upgrade_ok)
+		return;
+	log_warnx("upgrade failed: the new master (pid %ld) did not serve "
+	    "within %d s; stopping it, this master keeps serving",
+	    (long)m.upgrade_pid, MASTER_UPGRADE_TIMEOUT_MS / 1000);
+	kill(m.upgrade_pid, SIGTERM);
+}
+
+/*
+ * The new master is gone (reaped).  If it never served, what it took
+ * comes back: the pid file name and the control socket.
+ */
+static void
+master_upgrade_end(void)
+{
+	char oldbin[PATH_MAX], *p;
+
+	if (m.upgrade_rfd != -1) {
+		ev_io_stop(m.loop, &m.upgrade_io);
+		close(m.upgrade_rfd);
+		m.upgrade_rfd = -1;
+	}
+	ev_timer_stop(m.loop, &m.upgrade_timer);
+	m.upgrade_pid = -1;
+	if (m.upgrade_ok)
+		return;
+	if (m.pid_fd != -1 && master_oldbin(oldbin, sizeof(oldbin)) == 0 &&
+	    strcmp(m.pid_file, oldbin) == 0) {
+		if (rename(oldbin, m.pid_base) == -1)
+			log_warn("rename %s back", oldbin);
+		else if ((p = strdup(m.pid_base)) != NULL) {
+			free(m.pid_file);
+			m.pid_file = p;
+		}
+	}
+	if (m.ctl == NULL && !m.stopping)
+		ev_timer_start(m.loop, &m.ctl_reopen);
+}
+
+/*
+ * supervise's "applied" hook.  In the new master of an upgrade, the first
+ * generation applied by every worker means we serve: systemd learns our
+ * pid first (so that the old master's exit does not end the service),
+ * then the old master hears "R" and drains.
+ */
+static void
+master_upgrade_ready(void *arg)
+{
+	char msg[64];
+
+	if (m.upgrade_fd == -1 || m.generation == 0)
+		return;
+	snprintf(msg, sizeof(msg), "MAINPID=%ld\nREADY=1\n", (long)getpid());
+	notify_send(msg);
+	if (write(m.upgrade_fd, "R", 1) != 1)
+		log_warn("upgrade: telling the old master");
+	else
+		log_info("upgrade: workers serve generation %llu; the old "
+		    "master (pid %ld) drains now",
+		    (unsigned long long)m.generation, (long)getppid());
+	close(m.upgrade_fd);
+	m.upgrade_fd = -1;
 }
 
 /* Gives the Lease release up to a second after the workers stopped. */

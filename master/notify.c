@@ -24,6 +24,7 @@
 #include <ev.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "master/notify.h"
 #include "master/supervise.h"
 
@@ -43,6 +44,9 @@ static struct {
 	ev_prepare		 prepare;
 	ev_timer		 watchdog;
 } n = { .fd = -1 };
+
+/* As we got them, for a new master started by a binary upgrade. */
+static char	notify_env_socket[128], notify_env_watchdog[32];
 
 static void	notify_prepare_cb(struct ev_loop *, ev_prepare *, int);
 static void	notify_watchdog_cb(struct ev_loop *, ev_timer *, int);
@@ -105,8 +109,12 @@ notify_open(struct ev_loop *loop, notify_state_fn *fn, void *arg,
 	double wd;
 	int rc = 0;
 
+	if ((e = getenv("WATCHDOG_USEC")) != NULL)
+		util_strlcpy(notify_env_watchdog, e,
+		    sizeof(notify_env_watchdog));
 	if ((e = getenv("NOTIFY_SOCKET")) == NULL)
 		goto done;
+	util_strlcpy(notify_env_socket, e, sizeof(notify_env_socket));
 	if (notify_address(e) == -1) {
 		rc = -1;
 		goto done;
@@ -136,6 +144,13 @@ notify_open(struct ev_loop *loop, notify_state_fn *fn, void *arg,
 	unsetenv("WATCHDOG_USEC");
 	unsetenv("WATCHDOG_PID");
 	return rc;
+}
+
+void
+notify_upgrade_env(const char **sock, const char **watchdog_usec)
+{
+	*sock = notify_env_socket;
+	*watchdog_usec = notify_env_watchdog;
 }
 
 int

@@ -53,6 +53,13 @@ void	notify_close(void);
  */
 int	notify_send(const char *msg);
 
+/*
+ * The $NOTIFY_SOCKET and $WATCHDOG_USEC the master was started with ("" when
+ * unset), for the new master of a binary upgrade: it notifies in our place
+ * (MAINPID=) once it serves.
+ */
+void	notify_upgrade_env(const char **sock, const char **watchdog_usec);
+
 /* 1 when $NOTIFY_SOCKET was usable. */
 int	notify_active(void);
 

@@ -65,6 +65,7 @@ static void	supervise_close_ipc(struct supervise_worker *);
 static void	supervise_drain_worker(struct supervise_worker *);
 static void	supervise_respawn_cb(struct ev_loop *, ev_timer *, int);
 static void	supervise_kill_cb(struct ev_loop *, ev_timer *, int);
+static void	supervise_retire_cb(struct ev_loop *, ev_timer *, int);
 static void	supervise_schedule_respawn(struct supervise_worker *);
 static struct supervise_worker *supervise_slot_new(struct supervise *, int);
 
@@ -91,6 +92,8 @@ supervise_init(struct supervise *sv, struct ev_loop *loop,
 	sv->snap_fd = -1;
 	sv->log_fd = -1;
 	sv->applied = 1;
+	ev_init(&sv->retire, supervise_retire_cb);
+	sv->retire.data = sv;
 	util_strlcpy(sv->user, "nobody", sizeof(sv->user));
 	/*
 	 * Resolved once: a package upgrade replacing the file on disk then
@@ -567,6 +570,8 @@ supervise_check_applied(struct supervise *sv)
 	log_info("generation %llu applied by all workers in %llu ms",
 	    (unsigned long long)sv->generation,
 	    (unsigned long long)(util_now_ms() - sv->published_ms));
+	if (sv->hooks.applied != NULL)
+		sv->hooks.applied(sv->hooks.arg);
 }
 
 void
@@ -817,7 +822,7 @@ supervise_exited(struct supervise *sv, pid_t pid, int status)
 	w->pid = -1;
 	supervise_close_ipc(w);
 	ev_timer_stop(sv->loop, &w->kill);
-	if (w->draining || sv->stopping)
+	if (w->draining || w->retired || sv->stopping)
 		log_info("worker %d (pid %ld) %s", w->id, (long)pid, why);
 	else {
 		log_warnx("worker %d (pid %ld) %s; restarting", w->id,
@@ -860,9 +865,19 @@ supervise_resize(struct supervise *sv, int n, char *err, size_t errlen)
 		for (i = n; i < sv->nw; i++) {
 			sv->w[i]->retired = 1;
 			ev_timer_stop(sv->loop, &sv->w[i]->respawn);
-			supervise_drain_worker(sv->w[i]);
 		}
 		log_info("shrinking the worker pool from %d to %d", old, n);
+		/*
+		 * Closing a REUSEPORT socket resets what is queued on it:
+		 * new connections go to the remaining slots first, and the
+		 * retired workers accept their queues a while longer.
+		 */
+		if (listeners_steer(sv->ls, n) == 0) {
+			ev_timer_set(&sv->retire, SUPERVISE_RETIRE_MS / 1000.0,
+			    0.);
+			ev_timer_start(sv->loop, &sv->retire);
+		} else
+			supervise_retire_cb(sv->loop, &sv->retire, 0);
 		supervise_trim(sv);
 		return 0;
 	}
@@ -889,6 +904,18 @@ supervise_resize(struct supervise *sv, int n, char *err, size_t errlen)
 	return 0;
 }
 
+/* The retired top slots had their time to empty their queues. */
+static void
+supervise_retire_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct supervise *sv = t->data;
+	int i;
+
+	for (i = sv->target; i < sv->nw; i++)
+		if (sv->w[i] != NULL && sv->w[i]->retired)
+			supervise_drain_worker(sv->w[i]);
+}
+
 void
 supervise_stop(struct supervise *sv, supervise_done_cb done, void *arg)
 {
@@ -897,6 +924,7 @@ supervise_stop(struct supervise *sv, supervise_done_cb done, void *arg)
 	sv->stopping = 1;
 	sv->done = done;
 	sv->done_arg = arg;
+	ev_timer_stop(sv->loop, &sv->retire);
 	for (i = 0; i < sv->nw; i++) {
 		if (sv->w[i] == NULL)
 			continue;

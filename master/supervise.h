@@ -27,6 +27,8 @@
 #define SUPERVISE_BACKOFF_MAX_MS	30000
 #define SUPERVISE_KILL_SLACK_MS		5000	/* after the drain grace */
 #define SUPERVISE_HELLO_TIMEOUT_MS	10000	/* exec to HELLO */
+#define SUPERVISE_RETIRE_MS		300	/* shrink: steered away to
+						 * drained */
 
 struct supervise;
 
@@ -62,11 +64,14 @@ struct ipc_health;
  * What the master does with worker messages supervise does not own:
  * <health_report> gets each valid IPC_HEALTH_REPORT; <worker_synced> is
  * called right after a worker got its first snapshot, to send it what
- * else it must know (the health of the endpoints that are down).
+ * else it must know (the health of the endpoints that are down);
+ * <applied> each time a generation is applied by all running workers.
  */
 struct supervise_hooks {
 	void	(*health_report)(void *arg, const struct ipc_health *h);
 	void	(*worker_synced)(void *arg, struct supervise_worker *w);
+	/* Every running worker applied the current generation. */
+	void	(*applied)(void *arg);
 	void	*arg;
 	/* IPC_METRICS: <fd>, a sealed memfd of <size> bytes, is the
 	 * hook's to close. */
@@ -89,6 +94,7 @@ struct supervise {
 	int			 target;	/* slots wanted */
 	struct supervise_worker	*old;		/* draining, replaced by
 						 * supervise_relisten() */
+	ev_timer		 retire;	/* shrink: DRAIN the top slots */
 
 	int			 snap_fd;	/* current sealed memfd, -1 */
 	uint64_t		 snap_size;
@@ -123,9 +129,11 @@ void	supervise_settings(struct supervise *sv, const char *user,
 int	supervise_start(struct supervise *sv, int n, char *err, size_t errlen);
 
 /*
- * Grows (new listener columns, new workers) or shrinks (drains the top
- * slots; their sockets close once they exited) the pool to <n>.  0, or -1
- * with <err> and nothing changed.
+ * Grows (new listener columns, new workers) or shrinks the pool to <n>.
+ * A shrink steers new connections away from the top slots' sockets
+ * (listeners_steer()), lets their workers accept what is queued for
+ * SUPERVISE_RETIRE_MS, then drains them; the sockets close once they
+ * exited.  0, or -1 with <err> and nothing changed.
  */
 int	supervise_resize(struct supervise *sv, int n, char *err,
 	    size_t errlen);

@@ -187,6 +187,17 @@ listener_add(struct ev_loop *loop, int fd, enum listener_kind kind)
 }
 
 void
+listener_accept_queued(struct ev_loop *loop)
+{
+	size_t i;
+
+	if (listener_stopped || listener_paused != 0)
+		return;
+	for (i = 0; i < nlisteners; i++)
+		listener_accept_cb(loop, &listeners[i].io, EV_READ);
+}
+
+void
 listener_stop_all(struct ev_loop *loop)
 {
 	listener_stopped = 1;

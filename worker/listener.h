@@ -18,6 +18,13 @@ enum listener_kind {
 /* Starts accepting on <fd> (non-blocking, already listening). 0 or -1. */
 int	listener_add(struct ev_loop *loop, int fd, enum listener_kind kind);
 
+/*
+ * Accepts one batch of what is queued on every socket now, without
+ * waiting (drain: before the sockets close, which would reset it when no
+ * other process holds them).  Nothing while paused or stopped.
+ */
+void	listener_accept_queued(struct ev_loop *loop);
+
 /* Stops every accept watcher (drain). */
 void	listener_stop_all(struct ev_loop *loop);
 

@@ -65,11 +65,16 @@
 #include "worker/router.h"
 #include "worker/upstream.h"
 #include "worker/worker.h"
+#ifdef INGRESSD_TEST_HOOKS
+#include "worker/testhook.h"
+#endif
 
 #define PROXY_BUF_SIZE		16384	/* pooled buffer, per direction */
 #define PROXY_RESP_HEAD_MAX	65536	/* response head limit */
 #define PROXY_FREE_MAX		256	/* pooled buffers kept (4 MiB) */
 #define PROXY_LINGER		2.0	/* seconds draining a closed client */
+#define PROXY_DRAIN_IDLE	1.0	/* seconds an idle connection may
+					 * still bring a request on a drain */
 
 /* Used before the first snapshot and for zero values in one. */
 #define PROXY_DEF_HEADER_MS	60000
@@ -224,6 +229,7 @@ static struct proxy_conns	 proxy_conns =
     TAILQ_HEAD_INITIALIZER(proxy_conns);
 static size_t			 proxy_nconns;
 static uint64_t			 proxy_nrequests;
+static ev_tstamp		 proxy_drain_at;	/* proxy_drain() ran */
 static struct proxy_buf		*proxy_free;
 static size_t			 proxy_nfree;
 
@@ -1101,6 +1107,16 @@ proxy_request_start(struct proxy_conn *c, size_t headlen)
 	c->alog = access_log_begin(r, c->peer_family, c->peer_addr, c->t_head);
 	if (r->is_connect)
 		return proxy_local(c, 501, 0, NULL);
+#ifdef INGRESSD_TEST_HOOKS
+	{
+		char msg[256];
+
+		if (testhook_request(r, msg, sizeof(msg))) {
+			c->cin->start += headlen;
+			return proxy_local(c, 200, 0, msg);
+		}
+	}
+#endif
 	if ((ws = worker_snapshot_current()) == NULL) {
 		c->cin->start += headlen;
 		return proxy_local(c, 503, 1, NULL);
@@ -1798,6 +1814,8 @@ proxy_deadline(const struct proxy_conn *c, enum proxy_timeout *why)
 			    PROXY_DEF_HEADER_MS) / 1000.;
 		}
 		*why = T_IDLE;
+		if (proxy_drain_at > 0)
+			return proxy_drain_at + PROXY_DRAIN_IDLE;
 		if (c->fresh)
 			return c->t_in + proxy_ms(s->client_header_timeout_ms,
 			    PROXY_DEF_HEADER_MS) / 1000.;
@@ -2167,13 +2185,18 @@ proxy_drain(struct ev_loop *loop)
 	struct proxy_conn *c, *next;
 
 	upstream_pool_close_all(loop);
+	/*
+	 * An idle or just accepted connection is not closed at once: its
+	 * client may have sent a request that is still on the wire, and a
+	 * close now would answer it with a reset.  It gets PROXY_DRAIN_IDLE
+	 * to bring one, which is served with "Connection: close".
+	 */
+	proxy_drain_at = ev_now(loop);
 	for (c = TAILQ_FIRST(&proxy_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (c->pstate == PS_NONE && c->rstate == RS_IDLE &&
-		    BUF_LEN(c->cin) == 0)
-			proxy_close(c);
-		else
-			c->close_after = 1;
+		c->close_after = 1;
+		if (c->pstate == PS_NONE && c->rstate == RS_IDLE)
+			proxy_timer_update(c);
 	}
 }
 

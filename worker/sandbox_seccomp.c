@@ -57,6 +57,13 @@ static const char *const sandbox_allow[] = {
 	"epoll_pwait",		/* libev epoll_poll (some libc) */
 	"epoll_pwait2",		/* same, newer kernels/libc */
 	"epoll_ctl",		/* libev epoll_modify */
+	/*
+	 * libev epoll_fork: a draining worker closes its copy of a listen
+	 * socket that the master and other workers still hold, so epoll
+	 * keeps reporting it under the closed number; libev then rebuilds
+	 * its epoll set (postfork).  Seen on SIGUSR2, relisten and shrink.
+	 */
+	"epoll_create1",
 	"rt_sigreturn",		/* libev signal handler return */
 	"rt_sigprocmask",	/* libev ev_feed_signal, abort() */
 	"restart_syscall",	/* interrupted epoll_wait */

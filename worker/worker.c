@@ -538,8 +538,12 @@ worker_drain(uint32_t grace_ms, const char *why)
 	w.draining = 1;
 	log_info("draining (%s), grace %u ms, %zu connection(s) open", why,
 	    grace_ms, proxy_active_connections());
-	if (w.listening)
+	/* What the kernel queued for us is ours to serve (proxy_drain()
+	 * then gives it a second to send its request). */
+	if (w.listening) {
+		listener_accept_queued(w.loop);
 		listener_stop_all(w.loop);
+	}
 	/*
 	 * Our copies of the listen sockets go now.  On a shrink the master
 	 * still holds them; on a full stop it has closed its own, so new

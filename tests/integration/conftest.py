@@ -236,6 +236,16 @@ def proc_ppid(pid):
     return int(s[s.rindex(")") + 2:].split()[1])
 
 
+def proc_alive(pid):
+    """<pid> runs (a zombie does not count: it may not be ours to reap)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return False
+    return st[st.rindex(")") + 2] != "Z"
+
+
 def proc_rss_kib(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -271,6 +281,7 @@ class Ingressd:
         self.proc = None
         self.port = None
         self.initial_workers = []
+        self.successors = []     # masters started by SIGUSR2 (not our children)
         self._log_pos = 0
         self._gens = []
         for name, docs in (manifests or {}).items():
@@ -476,6 +487,12 @@ class Ingressd:
     def cleanup(self):
         if self.proc is not None and self.proc.returncode is None:
             self._kill()
+        for pid in self.successors:
+            for p in children_of(pid) + [pid]:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
         try:
             for f in os.listdir(self.sockdir):
                 os.unlink(os.path.join(self.sockdir, f))

@@ -78,6 +78,8 @@ def test_unit_keys():
     s = u["Service"]
     one = {k: v[-1] for k, v in s.items()}
     assert one["Type"] == "notify"
+    # the new master of a SIGUSR2 upgrade sends MAINPID=: not the main pid
+    assert one["NotifyAccess"] == "all"
     assert one["ExecStart"] == ("/usr/sbin/ingressd --config "
                                 "/etc/ingressd/ingressd.yaml --foreground")
     assert s["ExecReload"][-1] == "/bin/kill -HUP $MAINPID"

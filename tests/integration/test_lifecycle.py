@@ -2,13 +2,17 @@
 SIGHUP), graceful shutdown, manifests rewritten under load, bad input."""
 
 import os
+import pwd
 import re
 import signal
 import threading
 import time
 
-from conftest import (T, Conn, get, ingress, path, route, rule,
-                      simple_route, wait_until, yaml_docs)
+import pytest
+
+from conftest import (BIN, T, Conn, children_of, ctl, get, ingress, path,
+                      proc_alive, route, rule, simple_route, wait_until,
+                      yaml_docs)
 
 
 class Load:
@@ -167,15 +171,20 @@ def test_sighup_reloads_config_and_manifests(ingressd, backend):
 
 
 def test_bad_config_on_sighup_refused(ingressd, backend):
+    """Under load: a broken config on SIGHUP is logged with file:line and
+    changes nothing; no request fails; a good one is taken after."""
     b = backend("app")
     d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
     good = open(d.config_path).read()
+    load = Load(d.port, "app.test")
     off = d.log_offset()
     d.write_config(good + "workers: [broken\n")
     d.signal(signal.SIGHUP)
     d.wait_log(re.escape(d.config_path) + r":\d+:\d+: ", since=off)
     time.sleep(0.3)
     assert d.proc.poll() is None, "master died on a bad config"
+    results = load.finish()
+    assert len(results) > 10 and not load.failures(), load.failures()[:5]
     for _ in range(5):
         assert route(d.port, "app.test") == "app"
     assert d.worker_pids() == d.initial_workers
@@ -218,6 +227,56 @@ def test_broken_rewrite_keeps_last_good(ingressd, backend):
         assert route(d.port, "app.test") == "app"
 
 
+def test_sighup_20_times_under_load(ingressd, backend):
+    """Twenty SIGHUPs under load, changing a setting each time: every one
+    is applied (a new generation), no worker is replaced, no request
+    fails."""
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
+    load = Load(d.port, "app.test", max_seconds=8 * T)
+    for i in range(20):
+        g = d.generation()
+        d.overrides = {"limits": {"max_body_size": "%dk" % (100 + i)}}
+        d.write_config()
+        d.signal(signal.SIGHUP)
+        d.wait_generation(g + 1, what="generation after SIGHUP %d" % (i + 1))
+    time.sleep(0.3)
+    results = load.finish()
+    assert len(results) >= 100, "too little load: %d requests" % len(results)
+    fails = load.failures()
+    assert not fails, "%d of %d requests failed: %s" % (
+        len(fails), len(results), fails[:5])
+    assert d.worker_pids() == d.initial_workers
+
+
+def test_worker_count_up_and_down_under_load(ingressd, backend):
+    """workers: 2 -> 4 -> 1 -> 2 by SIGHUP under load: the pool follows
+    and no request fails, also on connections queued on the sockets of
+    the workers that go (they are steered away and accepted first)."""
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 allow_worker_restarts=True)
+    load = Load(d.port, "app.test", max_seconds=10 * T)
+    for n in (4, 1, 2, 1, 3):
+        off = d.log_offset()
+        d.overrides = {"workers": n}
+        d.write_config()
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reload done", since=off)
+        if n < len(d.worker_pids()):
+            d.wait_log(r"worker pool is now %d" % n, since=off)
+        d.wait_workers(n)
+        time.sleep(0.3)
+    results = load.finish()
+    assert len(results) >= 100, "too little load: %d requests" % len(results)
+    fails = load.failures()
+    assert not fails, "%d of %d requests failed: %s" % (
+        len(fails), len(results), fails[:5])
+    assert not re.search(r"killed by|exited with status [1-9]", d.log())
+    for _ in range(5):
+        assert route(d.port, "app.test") == "app"
+
+
 # ----------------------------------------------------------- shutdown
 
 def test_sigterm_lets_request_in_flight_finish(ingressd, backend):
@@ -246,6 +305,46 @@ def test_sigterm_lets_request_in_flight_finish(ingressd, backend):
     assert time.monotonic() - t0 < 10, "exit waited for the whole grace"
     d.check_log_clean()
     assert d.worker_pids() == []
+
+
+def test_sigterm_under_load_completes_long_requests(ingressd, backend):
+    """SIGTERM under load with six long requests (1.5 s at a slow
+    backend) in flight: each completes, no request begun before the
+    signal fails, and the master exits 0 once they are done.  Requests
+    begun after it may be refused: the listeners are closed."""
+    fast, slow = backend("app"), backend("slow")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [fast]),
+                            "s.yaml": simple_route("slow.test", "slow", [slow])},
+                 config={"timeouts": {"shutdown_grace": "10s"}})
+    load = Load(d.port, "app.test")
+    out = []
+
+    def long_request():
+        try:
+            out.append(get(d.port, "slow.test", "/slow?delay=1.5"))
+        except Exception as e:
+            out.append(e)
+    threads = [threading.Thread(target=long_request) for _ in range(6)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: slow.requests >= 6, what="6 long requests in flight")
+    time.sleep(0.2)
+    t_sig = time.monotonic()
+    d.signal(signal.SIGTERM)
+    for t in threads:
+        t.join(T + 3)
+    assert len(out) == 6
+    for r in out:
+        assert not isinstance(r, Exception), "long request failed: %r" % r
+        assert r.status == 200 and r.json()["path"] == "/slow"
+    assert d.proc.wait(T + 3) == 0, d.log()[-2000:]
+    results = load.finish()
+    before = [r for r in results if r[0] < t_sig]
+    assert len(before) > 10, "too little load before the signal"
+    bad = [r for r in before if not r[2]]
+    assert not bad, "%d requests begun before SIGTERM failed: %s" % (
+        len(bad), bad[:5])
+    d.check_log_clean()
 
 
 def test_sigterm_idle_exits_promptly(ingressd, backend):
@@ -340,24 +439,211 @@ def test_workers_are_confined(ingressd, backend):
         st = proc_status(pid)
         assert st.get("Seccomp") == "2", "worker %d Seccomp: %s" % (pid, st.get("Seccomp"))
         assert st.get("NoNewPrivs") == "1", "worker %d NoNewPrivs: %s" % (pid, st.get("NoNewPrivs"))
-        if os.geteuid() == 0:
-            uids = st["Uid"].split()
-            assert "0" not in uids, "worker %d still has uid 0: %s" % (pid, uids)
-            assert os.readlink("/proc/%d/root" % pid) != "/", \
-                "worker %d is not chrooted" % pid
 
 
-def test_respawned_worker_gets_current_snapshot(ingressd, backend):
-    b1, b2 = backend("one"), backend("two")
-    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b1])},
+def test_workers_drop_to_the_user_in_an_empty_root(ingressd, backend):
+    """Started as root: every worker runs as the configured user (uid and
+    gid, real, effective, saved and fs; that group only), with no
+    capability, no_new_privs and the seccomp filter, and its root
+    directory is an empty one."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: only a master started as root changes "
+                    "the workers' user and chroots them")
+    user = pwd.getpwnam("nobody")
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 config={"user": "nobody"})
+    assert route(d.port, "app.test") == "app"
+    for pid in d.worker_pids():
+        st = proc_status(pid)
+        assert st["Uid"].split() == [str(user.pw_uid)] * 4, (pid, st["Uid"])
+        assert st["Gid"].split() == [str(user.pw_gid)] * 4, (pid, st["Gid"])
+        assert st["Groups"].split() in ([], [str(user.pw_gid)]), st["Groups"]
+        for cap in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
+            assert int(st[cap], 16) == 0, (pid, cap, st[cap])
+        assert st["NoNewPrivs"] == "1"
+        assert st["Seccomp"] == "2"
+        root = "/proc/%d/root" % pid
+        assert os.readlink(root) != "/", "worker %d is not chrooted" % pid
+        assert os.path.isdir(root + "/") and os.listdir(root + "/") == [], \
+            "worker %d root %s is not empty" % (pid, os.readlink(root))
+
+
+# The test hooks (./configure --enable-test-hooks, which deploy/dev.sh uses
+# for the integration tests): a request header makes the worker that
+# reads it attempt a system call.
+TESTHOOK = "X-Ingressd-Test-Syscall"
+
+
+def has_test_hooks():
+    with open(BIN, "rb") as f:
+        return TESTHOOK.encode() in f.read()
+
+
+needs_test_hooks = pytest.mark.skipif(
+    not has_test_hooks(), reason="%s was built without ./configure "
+    "--enable-test-hooks (deploy/dev.sh test builds build-test with it)" % BIN)
+
+
+@needs_test_hooks
+def test_forbidden_syscalls_denied(ingressd, backend):
+    """open() and a Unix socket fail with EACCES in a worker (without the
+    filter, in its empty root, open would say ENOENT); the worker lives."""
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])})
+    r = get(d.port, "app.test", headers=[(TESTHOOK, "open")])
+    assert r.body == b"open: Permission denied\n", r
+    r = get(d.port, "app.test", headers=[(TESTHOOK, "unix-connect")])
+    assert r.body == b"unix-connect: Permission denied\n", r
+    assert route(d.port, "app.test") == "app"
+    assert d.worker_pids() == d.initial_workers
+
+
+@needs_test_hooks
+def test_seccomp_kill_is_logged_and_restarted_under_load(ingressd, backend):
+    """execve() in a worker: the filter kills it, the master logs it as a
+    seccomp violation and starts a replacement; clients of the other
+    worker, and connections opened after, see no failure."""
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
                  allow_worker_restarts=True)
-    d.apply({"a.yaml": simple_route("app.test", "app", [b2]),
-             "b.yaml": simple_route("new.test", "new", [b1])})
-    for victim in list(d.worker_pids()):
-        os.kill(victim, signal.SIGKILL)
-        wait_until(lambda: victim not in d.worker_pids() and
-                   len(d.worker_pids()) == 2, what="replacement worker")
-    # every worker now is a replacement: each must serve the current routes
+    load = Load(d.port, "app.test")
+    time.sleep(0.3)
+    off = d.log_offset()
+    with pytest.raises((ConnectionError, OSError, AssertionError, ValueError)):
+        get(d.port, "app.test", headers=[(TESTHOOK, "execve")])
+    t_kill = time.monotonic()       # the victim is dead: no answer came
+    m = d.wait_log(r"worker (\d+) \(pid (\d+)\) killed by SIGSYS \(seccomp "
+                   r"violation\); restarting", since=off)
+    victim = int(m.group(2))
+    assert victim in d.initial_workers
+    wait_until(lambda: victim not in d.worker_pids() and
+               len(d.worker_pids()) == 2, what="the replacement worker")
+    d.wait_log(r"worker %s started" % m.group(1), since=off)
+    time.sleep(0.5)
+    results = load.finish()
+    bad = [r for r in results if not r[2] and r[1] > t_kill]
+    assert not bad, "requests failed on connections opened after the " \
+        "kill: %s" % bad[:5]
+    # only requests on connections the victim held may fail
+    assert len(load.failures()) <= 2, load.failures()
     for _ in range(10):
-        assert route(d.port, "app.test") == "two"
-        assert route(d.port, "new.test") == "one"
+        assert route(d.port, "app.test") == "app"
+
+
+@needs_test_hooks
+def test_sandbox_log_mode_logs_instead_of_killing(ingressd, backend):
+    """sandbox: log lets a forbidden call through (the kernel logs it):
+    the worker lives, and execve fails only because its root is empty."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: an unconfined worker's execve would run "
+                    "/bin/sh outside a chroot")
+    b = backend("app")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 config={"sandbox": "log"})
+    r = get(d.port, "app.test", headers=[(TESTHOOK, "execve")])
+    assert r.body == b"execve: No such file or directory\n", r
+    assert route(d.port, "app.test") == "app"
+    assert d.worker_pids() == d.initial_workers
+
+
+# ------------------------------------------------------ binary upgrade
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return None
+
+
+def stop_successor(d, pid):
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not proc_alive(pid), T + 5,
+               what="the new master to exit")
+    d.check_log_clean()
+
+
+def test_sigusr2_binary_upgrade_under_load(ingressd, backend, tmp_path):
+    """SIGUSR2: a new master from the binary on disk takes the listening
+    sockets over; the old one drains and exits once the new workers
+    serve.  No request fails, the pid file names the new master, and a
+    second SIGUSR2 during the upgrade is refused."""
+    b = backend("app")
+    pidfile = str(tmp_path / "ingressd.pid")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 config={"pid_file": pidfile})
+    old_pid, old_workers = d.proc.pid, d.worker_pids()
+    assert read_pid(pidfile) == old_pid
+    load = Load(d.port, "app.test", max_seconds=8 * T)
+    time.sleep(0.3)
+    off = d.log_offset()
+    d.signal(signal.SIGUSR2)
+    m = d.wait_log(r"binary upgrade: started \S+ as the new master, pid "
+                   r"(\d+)", since=off)
+    new_pid = int(m.group(1))
+    d.successors.append(new_pid)
+    if d.proc.poll() is None:
+        d.signal(signal.SIGUSR2)
+        d.wait_log(r"SIGUSR2 ignored: (an upgrade is in progress|stopping)",
+                   since=off)
+    assert d.proc.wait(T + 5) == 0, d.log()[-3000:]
+    t_exit = time.monotonic()
+    assert read_pid(pidfile) == new_pid
+    assert not os.path.exists(pidfile + ".oldbin")
+    new_workers = wait_until(lambda: len(children_of(new_pid)) == 2 and
+                             children_of(new_pid), what="2 new workers")
+    assert not set(new_workers) & set(old_workers)
+    assert not [p for p in old_workers if proc_alive(p)], "old workers left"
+    time.sleep(0.5)
+    results = load.finish()
+    after = [r for r in results if r[0] > t_exit]
+    assert len(after) > 10, "few requests after the old master exited"
+    fails = load.failures()
+    assert not fails, "%d of %d requests failed during the upgrade: %s" % (
+        len(fails), len(results), fails[:5])
+    # the new master is the whole service now
+    for _ in range(5):
+        assert route(d.port, "app.test") == "app"
+    assert ctl(d)["pid"] == new_pid
+    stop_successor(d, new_pid)
+    assert not os.path.exists(pidfile)
+    deaths = re.findall(r".*worker \d+ .*(?:killed by|exited with status "
+                        r"[1-9]).*", d.log())
+    assert not deaths, deaths
+
+
+def test_sigusr2_failed_upgrade_keeps_old_master(ingressd, backend, tmp_path):
+    """A new master that fails before it serves (here: a broken config)
+    changes nothing: the old one logs why and keeps serving, with its pid
+    file and control socket; the next SIGUSR2 can succeed."""
+    b = backend("app")
+    pidfile = str(tmp_path / "ingressd.pid")
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 config={"pid_file": pidfile})
+    good = open(d.config_path).read()
+    d.write_config(good + "workers: [broken\n")
+    off = d.log_offset()
+    d.signal(signal.SIGUSR2)
+    d.wait_log(r"upgrade failed: the new master \(pid \d+\) exited with "
+               r"status 1 before it served", since=off)
+    d.wait_log(re.escape(d.config_path) + r":\d+:\d+: ", since=off)
+    assert d.proc.poll() is None
+    assert read_pid(pidfile) == d.proc.pid
+    assert not os.path.exists(pidfile + ".oldbin")
+    wait_until(lambda: os.path.exists(os.path.join(d.sockdir, "c.sock")),
+               what="the control socket back")
+    assert ctl(d)["pid"] == d.proc.pid
+    for _ in range(5):
+        assert route(d.port, "app.test") == "app"
+    assert d.worker_pids() == d.initial_workers
+    # fixed: the next one goes through
+    d.write_config(good)
+    off = d.log_offset()
+    d.signal(signal.SIGUSR2)
+    m = d.wait_log(r"as the new master, pid (\d+)", since=off)
+    d.successors.append(int(m.group(1)))
+    assert d.proc.wait(T + 5) == 0
+    assert read_pid(pidfile) == int(m.group(1))
+    assert route(d.port, "app.test") == "app"
+    stop_successor(d, int(m.group(1)))

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from conftest import BIN, T, free_port, get, simple_route, wait_until
+from conftest import (BIN, T, free_port, get, proc_alive, simple_route,
+                      wait_until)
 
 
 class NotifySocket:
@@ -214,3 +215,33 @@ def test_watchdog_pings(ingressd, backend, notify):
     pings = n.count("WATCHDOG") - before
     assert 8 <= pings <= 30, pings
     assert get(d.port, "app.test").status == 200
+
+
+def test_sigusr2_upgrade_names_the_new_master(ingressd, backend, notify):
+    """A SIGUSR2 binary upgrade under systemd: the new master sends
+    MAINPID= with its pid and READY=1 once it serves and before the old
+    master exits (which sends no STOPPING=1: the service goes on)."""
+    b = backend("app")
+    n = notify()
+    d = ingressd(manifests={"a.yaml": simple_route("app.test", "app", [b])},
+                 start=False)
+    launch(d)
+    n.wait("READY")
+    d.initial_workers = d.wait_workers()
+    since = len(n.poll())
+    off = d.log_offset()
+    d.signal(signal.SIGUSR2)
+    m = d.wait_log(r"as the new master, pid (\d+)", since=off)
+    new_pid = int(m.group(1))
+    d.successors.append(new_pid)
+    i = n.wait("MAINPID", str(new_pid), since=since)
+    assert n.msgs[i][1].get("READY") == "1"
+    assert d.proc.wait(T + 5) == 0
+    n.poll()
+    assert n.count("STOPPING", since=since) == 0
+    assert get(d.port, "app.test").status == 200
+    # the new master is the one that stops the service now
+    since = len(n.poll())
+    os.kill(new_pid, signal.SIGTERM)
+    n.wait("STOPPING", since=since)
+    wait_until(lambda: not proc_alive(new_pid), what="the new master to exit")
