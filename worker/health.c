@@ -582,16 +582,23 @@ health_update(const struct snapshot *s)
 	struct health_slot *slot;
 	struct sockaddr_in *sin;
 	struct sockaddr_in6 *sin6;
-	size_t n = 0, i;
+	size_t n = 0, i, *seen = NULL, mask = 0;
 	uint32_t bi, ei;
 	char *req;
 	int nomem;
 
 	if (h.loop == NULL)
 		return;
-	if (s->nendpoints > 0 &&
-	    (nv = calloc(s->nendpoints, sizeof(*nv))) == NULL)
-		goto nomem;
+	if (s->nendpoints > 0) {
+		if ((nv = calloc(s->nendpoints, sizeof(*nv))) == NULL)
+			goto nomem;
+		/* Keys taken so far, at most half full: index + 1 into nv. */
+		for (mask = 16; mask < 2 * (size_t)s->nendpoints; mask *= 2)
+			;
+		if ((seen = calloc(mask, sizeof(*seen))) == NULL)
+			goto nomem;
+		mask--;
+	}
 	for (bi = 0; bi < s->nbackends; bi++) {
 		snapshot_backend(s, bi, &b);
 		for (ei = 0; ei < b.nendpoints; ei++) {
@@ -600,13 +607,19 @@ health_update(const struct snapshot *s)
 			    &k) == -1 || health_owner((struct sockaddr *)
 			    &ep.addr, s->settings.workers) != (uint32_t)h.id)
 				continue;
-			/* One probe per endpoint: the first backend's. */
-			for (i = 0; i < n; i++)
-				if (memcmp(nv[i]->key.b, k.b,
+			/*
+			 * One probe per endpoint: the first backend's.  A
+			 * hash of the keys taken, not a scan of them: tens
+			 * of thousands of endpoints made that quadratic.
+			 */
+			for (i = util_hash64(k.b, sizeof(k.b)) & mask;
+			    seen[i] != 0; i = (i + 1) & mask)
+				if (memcmp(nv[seen[i] - 1]->key.b, k.b,
 				    sizeof(k.b)) == 0)
 					break;
-			if (i < n)
+			if (seen[i] != 0)
 				continue;
+			seen[i] = n + 1;
 			req = health_request(&b, &ep, &nomem);
 			if (nomem)
 				goto nomem;
@@ -669,12 +682,14 @@ health_update(const struct snapshot *s)
 		health_probe_free(h.probes[i]);
 	}
 	free(h.probes);
+	free(seen);
 	h.probes = nv;
 	h.nprobes = n;
 	log_debug("health: probing %zu endpoint(s) of %u", n, s->nendpoints);
 	return;
  nomem:
 	log_warnx("health: out of memory, probes unchanged");
+	free(seen);
 	if (nv != NULL) {
 		for (i = 0; i < n; i++)
 			if (health_probe_find(h.probes, h.nprobes,
