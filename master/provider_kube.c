@@ -580,13 +580,27 @@ static void
 pk_failure(struct pk_informer *inf, int res, long code, const char *body,
     size_t blen, const char *why, const char *verb, char *buf, size_t len)
 {
-	const char *tf = inf->pk->kc->token_file;
+	const struct kubeconfig *kc = inf->pk->kc;
+	const char *tf = kc->token_file, *cf = kc->cert_file;
+	int cert = kc->cert_file != NULL || kc->cert_data != NULL;
 	char what[256], msg[300];
 
 	pk_what(inf, verb, what, sizeof(what));
 	pk_status_message(body, blen, msg, sizeof(msg));
-	if (res == -1)
+	if (res == -1 && cert && strstr(why, "alert") != NULL &&
+	    (strstr(why, "certificate") != NULL ||
+	    strstr(why, "unknown ca") != NULL))
+		/* The server's TLS alert about the certificate we sent. */
+		snprintf(buf, len, "%s: %s (the API server refused the client "
+		    "certificate%s%s)", what, why, cf ? " from " : "",
+		    cf ? cf : "");
+	else if (res == -1)
 		snprintf(buf, len, "%s: %s", what, why);
+	else if (code == 401 && kc->token == NULL && cert)
+		/* Say which credential: there is no token to blame. */
+		snprintf(buf, len, "%s: 401 Unauthorized: the API server "
+		    "refused the client certificate%s%s%s", what,
+		    cf ? " from " : "", cf ? cf : "", msg);
 	else if (code == 401)
 		snprintf(buf, len, "%s: 401 Unauthorized: the API server "
 		    "refused the token%s%s%s", what, tf ? " from " : "",
