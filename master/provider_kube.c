@@ -55,6 +55,7 @@
 #define PK_LIST_TIMEOUT_MS	60000
 #define PK_WATCH_SLACK_MS	30000	/* past timeoutSeconds */
 #define PK_URL_MAX		2048
+#define PK_MAX_WAIT_FACTOR	5	/* debounce: latest after the first */
 
 /* What is listed and watched, in start order. */
 struct pk_resource {
@@ -153,6 +154,7 @@ struct provider_kube {
 	int			 stopped;
 	uint64_t		 started_ms, synced_ms;
 	ev_timer		 debounce;
+	ev_tstamp		 first_change;	/* of the pending burst */
 	char			 last_error[256];
 };
 
@@ -161,16 +163,28 @@ static void	pk_watch_start(struct pk_informer *);
 
 /* ------------------------------------------------------------ helpers */
 
+/*
+ * Debounce: the callback runs once the events have been quiet for
+ * <debounce_ms>, and never later than PK_MAX_WAIT_FACTOR times that after
+ * the first of them, so a steady stream of events cannot hold routes back
+ * while a lone change goes out after one short quiet period.
+ */
 static void
 pk_changed(struct provider_kube *pk)
 {
+	double now = ev_now(pk->loop), quiet = pk->debounce_ms / 1000.0;
+	double at;
+
 	if (!pk->synced || pk->stopped)
 		return;
-	if (!ev_is_active(&pk->debounce)) {
-		ev_timer_set(&pk->debounce, (double)pk->debounce_ms / 1000.0,
-		    0.);
-		ev_timer_start(pk->loop, &pk->debounce);
-	}
+	if (!ev_is_active(&pk->debounce))
+		pk->first_change = now;
+	at = now + quiet;
+	if (at > pk->first_change + quiet * PK_MAX_WAIT_FACTOR)
+		at = pk->first_change + quiet * PK_MAX_WAIT_FACTOR;
+	ev_timer_stop(pk->loop, &pk->debounce);
+	ev_timer_set(&pk->debounce, at > now ? at - now : 0., 0.);
+	ev_timer_start(pk->loop, &pk->debounce);
 }
 
 static void
