@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -728,6 +729,15 @@ main(int argc, char **argv)
 
 	log_init(1, LOG_LEVEL_INFO);
 	log_setrole("master");
+	/*
+	 * Every compile allocates, and frees, a route table and a snapshot
+	 * buffer of megabytes.  Keep that memory in the heap for the next
+	 * one instead of unmapping it and faulting fresh zeroed pages back
+	 * in each time (a sixth of a compile's CPU time with 50,000
+	 * endpoints).  RSS stays at the high-water mark.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	if (master_conf_load(m.config_path, &m.conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	log_setlevel(m.conf.log_level);
