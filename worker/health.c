@@ -89,12 +89,14 @@ static struct {
 	int			 ipc;
 	int			 id;
 	uint64_t		 rng;
-	struct health_probe	**probes;	/* sorted by key */
+	struct health_probe	**probes;	/* in snapshot order */
 	size_t			 nprobes;
+	size_t			*index;		/* by key: i + 1 in probes */
+	size_t			 imask;		/* index size - 1 */
 	struct health_slot	*slots;
 	size_t			 nslots;	/* power of two, or 0 */
 	size_t			 used;
-} h = { NULL, -1, 0, 0, NULL, 0, NULL, 0, 0 };
+} h = { NULL, -1, 0, 0, NULL, 0, NULL, 0, NULL, 0, 0 };
 
 static struct http_response	 health_resp;
 
@@ -287,25 +289,36 @@ health_is_ejected(const struct sockaddr *sa, ev_tstamp now)
 	return s->ejected_until > now;
 }
 
-static int
-health_probe_cmp_key(const void *a, const void *b)
+/*
+ * The slot of key <k> in hash index <index> (<mask> + 1 slots, at most
+ * half full, values i + 1 into <v>): the one holding it, or the empty
+ * one where it would go.  A hash, not a sorted array: a snapshot of
+ * 50,000 endpoints made sorting and binary searches most of a worker's
+ * time per snapshot.
+ */
+static size_t
+health_index_slot(const size_t *index, size_t mask,
+    struct health_probe *const *v, const struct health_key *k)
 {
-	const struct health_key *k = a;
-	const struct health_probe *const *p = b;
+	size_t i;
 
-	return memcmp(k->b, (*p)->key.b, sizeof(k->b));
+	for (i = util_hash64(k->b, sizeof(k->b)) & mask; index[i] != 0;
+	    i = (i + 1) & mask)
+		if (memcmp(v[index[i] - 1]->key.b, k->b, sizeof(k->b)) == 0)
+			break;
+	return i;
 }
 
+/* The current probe of <k>, or NULL. */
 static struct health_probe *
-health_probe_find(struct health_probe **v, size_t n,
-    const struct health_key *k)
+health_probe_find(const struct health_key *k)
 {
-	struct health_probe **p;
+	size_t i;
 
-	if (n == 0)
+	if (h.nprobes == 0)
 		return NULL;
-	p = bsearch(k, v, n, sizeof(*v), health_probe_cmp_key);
-	return p != NULL ? *p : NULL;
+	i = health_index_slot(h.index, h.imask, h.probes, k);
+	return h.index[i] != 0 ? h.probes[h.index[i] - 1] : NULL;
 }
 
 void
@@ -325,7 +338,7 @@ health_set_state(const struct ipc_health *m)
 	if (m->state == HC_UP)
 		s->ejected_until = 0;	/* the probes vouch for it */
 	/* A probe handed over from another worker starts where it was. */
-	if ((p = health_probe_find(h.probes, h.nprobes, &k)) != NULL &&
+	if ((p = health_probe_find(&k)) != NULL &&
 	    p->m.state != m->state) {
 		p->m.state = m->state;
 		p->m.streak = 0;
@@ -564,14 +577,6 @@ health_request(const struct snapshot_backend *b,
 	return req;
 }
 
-static int
-health_probe_cmp(const void *a, const void *b)
-{
-	const struct health_probe *const *x = a, *const *y = b;
-
-	return memcmp((*x)->key.b, (*y)->key.b, sizeof((*x)->key.b));
-}
-
 void
 health_update(const struct snapshot *s)
 {
@@ -582,7 +587,7 @@ health_update(const struct snapshot *s)
 	struct health_slot *slot;
 	struct sockaddr_in *sin;
 	struct sockaddr_in6 *sin6;
-	size_t n = 0, i, *seen = NULL, mask = 0;
+	size_t n = 0, i, j, *seen = NULL, mask = 0;
 	uint32_t bi, ei;
 	char *req;
 	int nomem;
@@ -612,18 +617,14 @@ health_update(const struct snapshot *s)
 			 * hash of the keys taken, not a scan of them: tens
 			 * of thousands of endpoints made that quadratic.
 			 */
-			for (i = util_hash64(k.b, sizeof(k.b)) & mask;
-			    seen[i] != 0; i = (i + 1) & mask)
-				if (memcmp(nv[seen[i] - 1]->key.b, k.b,
-				    sizeof(k.b)) == 0)
-					break;
+			i = health_index_slot(seen, mask, nv, &k);
 			if (seen[i] != 0)
 				continue;
 			seen[i] = n + 1;
 			req = health_request(&b, &ep, &nomem);
 			if (nomem)
 				goto nomem;
-			old = health_probe_find(h.probes, h.nprobes, &k);
+			old = health_probe_find(&k);
 			if (old != NULL && health_probe_same(old, &b, req)) {
 				free(req);
 				nv[n++] = old;
@@ -671,20 +672,19 @@ health_update(const struct snapshot *s)
 			nv[n++] = p;
 		}
 	}
-	qsort(nv, n, sizeof(*nv), health_probe_cmp);
 	/* Probes not carried over stop. */
 	for (i = 0; i < h.nprobes; i++) {
-		if (n > 0 && bsearch(&h.probes[i], nv, n, sizeof(*nv),
-		    health_probe_cmp) != NULL &&
-		    *(struct health_probe **)bsearch(&h.probes[i], nv, n,
-		    sizeof(*nv), health_probe_cmp) == h.probes[i])
+		if (n > 0 && (j = seen[health_index_slot(seen, mask, nv,
+		    &h.probes[i]->key)]) != 0 && nv[j - 1] == h.probes[i])
 			continue;
 		health_probe_free(h.probes[i]);
 	}
 	free(h.probes);
-	free(seen);
+	free(h.index);
 	h.probes = nv;
 	h.nprobes = n;
+	h.index = seen;
+	h.imask = mask;
 	log_debug("health: probing %zu endpoint(s) of %u", n, s->nendpoints);
 	return;
  nomem:
@@ -692,8 +692,7 @@ health_update(const struct snapshot *s)
 	free(seen);
 	if (nv != NULL) {
 		for (i = 0; i < n; i++)
-			if (health_probe_find(h.probes, h.nprobes,
-			    &nv[i]->key) != nv[i])
+			if (health_probe_find(&nv[i]->key) != nv[i])
 				health_probe_free(nv[i]);
 		free(nv);
 	}
@@ -707,7 +706,9 @@ health_stop(void)
 	for (i = 0; i < h.nprobes; i++)
 		health_probe_free(h.probes[i]);
 	free(h.probes);
+	free(h.index);
 	h.probes = NULL;
+	h.index = NULL;
 	h.nprobes = 0;
 }
 
