@@ -320,7 +320,7 @@ conf_defaults(struct conf *c)
 	c->provider_dir = conf_xstrdup("/etc/ingressd/manifests");
 	c->kubeconfig = NULL;
 	c->namespace = NULL;
-	c->debounce_ms = 200;
+	c->debounce_ms = CONF_DEBOUNCE_FILES_MS;
 
 	c->ingress_class = NULL;
 	c->publish_address = NULL;
@@ -839,6 +839,13 @@ conf_check(struct conf_ctx *x)
 	const yaml_mark_t *m;
 	int i, j, at;
 
+	/*
+	 * An endpoint change should reach the workers well within 100 ms
+	 * with kube; manifests saved by an editor need a longer quiet time.
+	 */
+	if (x->c->debounce_ms == UINT32_MAX)
+		x->c->debounce_ms = x->c->provider_kind == CONF_PROVIDER_KUBE ?
+		    CONF_DEBOUNCE_KUBE_MS : CONF_DEBOUNCE_FILES_MS;
 	l[0] = &x->c->http;
 	l[1] = &x->c->https;
 	l[2] = &x->c->admin;
@@ -905,6 +912,7 @@ conf_load_buffer(const char *name, const char *buf, size_t len,
 	if (errlen > 0)
 		err[0] = '\0';
 	conf_defaults(c);
+	c->debounce_ms = UINT32_MAX;	/* unset: per kind, see conf_check() */
 	c->path = conf_xstrdup(name);
 
 	if (len > CONF_MAX_FILE_SIZE) {

@@ -56,6 +56,8 @@ struct conf {
 	char			*kubeconfig;	/* kube; NULL: in-cluster */
 	char			*namespace;	/* kube; NULL: all */
 	uint32_t		 debounce_ms;	/* provider.debounce */
+#define CONF_DEBOUNCE_FILES_MS	200	/* editors write a file in steps */
+#define CONF_DEBOUNCE_KUBE_MS	20	/* watch events come complete */
 
 	char			*ingress_class;	/* NULL: class-less are ours */
 	char			*publish_address;

@@ -1094,6 +1094,20 @@ cc_backend_health(struct cc *c, const struct cc_claim *owner,
 	return cc_health_apply(c, &src, h);
 }
 
+/* Copies what compile_update_endpoints() needs of backend <ref>. */
+static int
+cc_ref(struct compile_backend_ref *r, const char *ns,
+    const struct obj_backend *ref)
+{
+	if ((r->namespace = strdup(ns != NULL ? ns : "")) == NULL ||
+	    (r->service = strdup(ref->service)) == NULL ||
+	    (ref->port_name != NULL &&
+	    (r->port_name = strdup(ref->port_name)) == NULL))
+		return -1;
+	r->port_number = ref->port_number;
+	return 0;
+}
+
 /*
  * Pass 4: one backend per name used by a winning claim, in name order.
  * Its oldest user's settings apply; others that differ are flagged.
@@ -1121,6 +1135,7 @@ cc_backends(struct cc *c)
 		if (i == 0 || strcmp(w[i]->bename, w[i - 1]->bename) != 0)
 			nb++;
 	if ((rt->backends = calloc(nb, sizeof(*rt->backends))) == NULL ||
+	    (c->out->refs = calloc(nb, sizeof(*c->out->refs))) == NULL ||
 	    (c->reasons = calloc(nb, sizeof(*c->reasons))) == NULL ||
 	    (c->owners = calloc(nb, sizeof(*c->owners))) == NULL)
 		goto done;
@@ -1151,7 +1166,9 @@ cc_backends(struct cc *c)
 			    (hb.host != NULL &&
 			    (be->health.host = strdup(hb.host)) == NULL))
 				goto done;
-			if (cc_resolve(c, oi->o->meta.namespace, cl->ref, be,
+			if (cc_ref(&c->out->refs[nb], oi->o->meta.namespace,
+			    cl->ref) == -1 ||
+			    cc_resolve(c, oi->o->meta.namespace, cl->ref, be,
 			    &c->reasons[nb]) == -1)
 				goto done;
 			c->owners[nb] = owner->ing;
@@ -1369,6 +1386,101 @@ compile_routes(const struct store *st, const struct compile_options *opt,
 	return -1;
 }
 
+/* 1 when Service <ns>/<name> is one of the <n> in <nsv>/<svcv>. */
+static int
+cc_listed(const char *ns, const char *name, char *const *nsv,
+    char *const *svcv, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(name, svcv[i]) == 0 && strcmp(ns, nsv[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
+compile_update_endpoints(const struct store *st,
+    const struct compile_options *opt, struct compile_result *r,
+    char *const *nsv, char *const *svcv, size_t n)
+{
+	struct compile_backend_ref *ref;
+	struct route_backend *be, *nb = NULL;
+	struct obj_backend b;
+	const struct obj *o, *svc;
+	const struct obj **sl;
+	size_t i, j, pos = 0, cap = 0, *at = NULL, nnew = 0;
+	char *reason;
+	struct cc c;
+	int rv = -1;
+
+	memset(&c, 0, sizeof(c));
+	c.st = st;
+	c.opt = opt;
+	c.out = r;
+	if (r->rt.nbackends > 0 && r->refs == NULL)
+		return -1;
+	/*
+	 * The slices of the listed Services only, in the order the full
+	 * index has them (namespace, service, name: unique keys), so
+	 * cc_resolve() collects the same endpoints in the same order.
+	 */
+	while ((o = store_scan(st, OBJ_ENDPOINT_SLICE, &pos)) != NULL) {
+		if (o->u.endpoint_slice.service_name == NULL ||
+		    !cc_listed(o->meta.namespace != NULL ? o->meta.namespace :
+		    "", o->u.endpoint_slice.service_name, nsv, svcv, n))
+			continue;
+		if (c.nslices == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			if ((sl = reallocarray(c.slices, cap,
+			    sizeof(*sl))) == NULL)
+				goto done;
+			c.slices = sl;
+		}
+		c.slices[c.nslices++] = o;
+	}
+	qsort(c.slices, c.nslices, sizeof(*c.slices), cc_slice_cmp);
+
+	/* New endpoint arrays first, swapped in only when all are made. */
+	if (r->rt.nbackends > 0 &&
+	    ((nb = calloc(r->rt.nbackends, sizeof(*nb))) == NULL ||
+	    (at = calloc(r->rt.nbackends, sizeof(*at))) == NULL))
+		goto done;
+	for (i = 0; i < r->rt.nbackends; i++) {
+		ref = &r->refs[i];
+		if (!cc_listed(ref->namespace, ref->service, nsv, svcv, n))
+			continue;
+		svc = store_get(st, OBJ_SERVICE, ref->namespace, ref->service);
+		if (svc != NULL &&
+		    cc_strcmp0(svc->u.service.type, "ExternalName") == 0)
+			continue;	/* no slices: the resolver's addresses */
+		b.service = ref->service;
+		b.port_name = ref->port_name;
+		b.port_number = ref->port_number;
+		if (cc_resolve(&c, ref->namespace, &b, &nb[nnew],
+		    &reason) == -1)
+			goto done;
+		/* The reason comes from the Service alone: unchanged. */
+		free(reason);
+		at[nnew++] = i;
+	}
+	for (j = 0; j < nnew; j++) {
+		be = &r->rt.backends[at[j]];
+		free(be->endpoints);
+		be->endpoints = nb[j].endpoints;
+		be->nendpoints = nb[j].nendpoints;
+		nb[j].endpoints = NULL;
+	}
+	rv = 0;
+ done:
+	for (j = 0; j < nnew; j++)
+		free(nb[j].endpoints);
+	free(nb);
+	free(at);
+	cc_free(&c);
+	return rv;
+}
+
 /* Frees the table and the errors of <r>, leaving it empty; NULL is fine. */
 void
 compile_result_free(struct compile_result *r)
@@ -1377,6 +1489,13 @@ compile_result_free(struct compile_result *r)
 
 	if (r == NULL)
 		return;
+	if (r->refs != NULL)
+		for (i = 0; i < r->rt.nbackends; i++) {
+			free(r->refs[i].namespace);
+			free(r->refs[i].service);
+			free(r->refs[i].port_name);
+		}
+	free(r->refs);
 	route_table_free(&r->rt);
 	for (i = 0; i < r->nerrors; i++) {
 		free(r->errors[i].object);

@@ -52,10 +52,19 @@ struct compile_error {
 	char		*reason;
 };
 
+/* The Service port a backend was resolved from, for updates. */
+struct compile_backend_ref {
+	char		*namespace;
+	char		*service;
+	char		*port_name;	/* NULL when by number */
+	int32_t		 port_number;
+};
+
 struct compile_result {
 	struct route_table rt;
 	struct compile_error *errors;
 	size_t		 nerrors;
+	struct compile_backend_ref *refs;	/* parallel to rt.backends */
 };
 
 /* Returns 0 and fills <out>, or -1 only when out of memory. */
@@ -63,6 +72,19 @@ int	compile_routes(const struct store *st,
 	    const struct compile_options *opt, struct compile_result *out);
 
 void	compile_result_free(struct compile_result *r);
+
+/*
+ * Redoes the endpoints of the backends of Services <ns>[i]/<svc>[i]
+ * (i < <n>) in <r>, a result of compile_routes() on <st> with <opt>,
+ * after only EndpointSlices and Endpoints changed in <st>, all of them
+ * slices or Endpoints of those Services (store_endpoint_changes() tells).
+ * Then <r> is what compile_routes() would return now, byte for byte, at a
+ * fraction of the cost.  ExternalName backends are left alone.  Returns
+ * 0, or -1 when out of memory with <r> unchanged.
+ */
+int	compile_update_endpoints(const struct store *st,
+	    const struct compile_options *opt, struct compile_result *r,
+	    char *const *ns, char *const *svc, size_t n);
 
 /*
  * 1 when the Ingress <o> is ours with <ingress_class> (NULL: class-less

@@ -55,6 +55,7 @@
 #define PK_LIST_TIMEOUT_MS	60000
 #define PK_WATCH_SLACK_MS	30000	/* past timeoutSeconds */
 #define PK_URL_MAX		2048
+#define PK_MAX_WAIT_FACTOR	5	/* debounce: latest after the first */
 
 /* What is listed and watched, in start order. */
 struct pk_resource {
@@ -153,6 +154,7 @@ struct provider_kube {
 	int			 stopped;
 	uint64_t		 started_ms, synced_ms;
 	ev_timer		 debounce;
+	ev_tstamp		 first_change;	/* of the pending burst */
 	char			 last_error[256];
 };
 
@@ -161,16 +163,28 @@ static void	pk_watch_start(struct pk_informer *);
 
 /* ------------------------------------------------------------ helpers */
 
+/*
+ * Debounce: the callback runs once the events have been quiet for
+ * <debounce_ms>, and never later than PK_MAX_WAIT_FACTOR times that after
+ * the first of them, so a steady stream of events cannot hold routes back
+ * while a lone change goes out after one short quiet period.
+ */
 static void
 pk_changed(struct provider_kube *pk)
 {
+	double now = ev_now(pk->loop), quiet = pk->debounce_ms / 1000.0;
+	double at;
+
 	if (!pk->synced || pk->stopped)
 		return;
-	if (!ev_is_active(&pk->debounce)) {
-		ev_timer_set(&pk->debounce, (double)pk->debounce_ms / 1000.0,
-		    0.);
-		ev_timer_start(pk->loop, &pk->debounce);
-	}
+	if (!ev_is_active(&pk->debounce))
+		pk->first_change = now;
+	at = now + quiet;
+	if (at > pk->first_change + quiet * PK_MAX_WAIT_FACTOR)
+		at = pk->first_change + quiet * PK_MAX_WAIT_FACTOR;
+	ev_timer_stop(pk->loop, &pk->debounce);
+	ev_timer_set(&pk->debounce, at > now ? at - now : 0., 0.);
+	ev_timer_start(pk->loop, &pk->debounce);
 }
 
 static void
@@ -580,13 +594,27 @@ static void
 pk_failure(struct pk_informer *inf, int res, long code, const char *body,
     size_t blen, const char *why, const char *verb, char *buf, size_t len)
 {
-	const char *tf = inf->pk->kc->token_file;
+	const struct kubeconfig *kc = inf->pk->kc;
+	const char *tf = kc->token_file, *cf = kc->cert_file;
+	int cert = kc->cert_file != NULL || kc->cert_data != NULL;
 	char what[256], msg[300];
 
 	pk_what(inf, verb, what, sizeof(what));
 	pk_status_message(body, blen, msg, sizeof(msg));
-	if (res == -1)
+	if (res == -1 && cert && strstr(why, "alert") != NULL &&
+	    (strstr(why, "certificate") != NULL ||
+	    strstr(why, "unknown ca") != NULL))
+		/* The server's TLS alert about the certificate we sent. */
+		snprintf(buf, len, "%s: %s (the API server refused the client "
+		    "certificate%s%s)", what, why, cf ? " from " : "",
+		    cf ? cf : "");
+	else if (res == -1)
 		snprintf(buf, len, "%s: %s", what, why);
+	else if (code == 401 && kc->token == NULL && cert)
+		/* Say which credential: there is no token to blame. */
+		snprintf(buf, len, "%s: 401 Unauthorized: the API server "
+		    "refused the client certificate%s%s%s", what,
+		    cf ? " from " : "", cf ? cf : "", msg);
 	else if (code == 401)
 		snprintf(buf, len, "%s: 401 Unauthorized: the API server "
 		    "refused the token%s%s%s", what, tf ? " from " : "",

@@ -40,6 +40,11 @@ struct store_kind {
 struct store {
 	struct store_kind kinds[OBJ_KIND_COUNT];
 	uint64_t	 version;
+	/* since store_changes_reset(): see store_endpoint_changes() */
+	int		 changed_other;
+	size_t		 nchanged;
+	char		*changed_ns[STORE_MAX_CHANGED_SERVICES];
+	char		*changed_svc[STORE_MAX_CHANGED_SERVICES];
 };
 
 static const char *
@@ -124,6 +129,48 @@ store_grow(struct store_kind *k)
 	return 0;
 }
 
+/* Remembers Service <ns>/<svc> as changed, or that too many did. */
+static void
+store_note_service(struct store *st, const char *ns, const char *svc)
+{
+	size_t i;
+
+	if (st->changed_other)
+		return;
+	for (i = 0; i < st->nchanged; i++)
+		if (strcmp(st->changed_ns[i], ns) == 0 &&
+		    strcmp(st->changed_svc[i], svc) == 0)
+			return;
+	if (st->nchanged == STORE_MAX_CHANGED_SERVICES ||
+	    (st->changed_ns[i] = strdup(ns)) == NULL)
+		goto other;
+	if ((st->changed_svc[i] = strdup(svc)) == NULL) {
+		free(st->changed_ns[i]);
+		goto other;
+	}
+	st->nchanged++;
+	return;
+ other:
+	st->changed_other = 1;
+}
+
+/* Notes what a put or delete of <o> can change in a compile. */
+static void
+store_note(struct store *st, const struct obj *o)
+{
+	if (o == NULL)
+		return;
+	if (o->kind == OBJ_ENDPOINT_SLICE) {
+		/* A slice without the label belongs to no Service. */
+		if (o->u.endpoint_slice.service_name != NULL)
+			store_note_service(st, store_ns(o),
+			    o->u.endpoint_slice.service_name);
+	} else if (o->kind == OBJ_ENDPOINTS)
+		store_note_service(st, store_ns(o), store_name(o));
+	else
+		st->changed_other = 1;
+}
+
 static void
 store_changed(struct store *st, struct store_kind *k)
 {
@@ -147,6 +194,7 @@ store_free(struct store *st)
 
 	if (st == NULL)
 		return;
+	store_changes_reset(st);
 	for (i = 0; i < OBJ_KIND_COUNT; i++) {
 		k = &st->kinds[i];
 		for (j = 0; j < k->nslots; j++)
@@ -182,6 +230,8 @@ store_put(struct store *st, struct obj *o)
 		goto bad;
 	h = store_hash(store_ns(o), store_name(o));
 	i = store_find(k, h, store_ns(o), store_name(o));
+	store_note(st, k->slots[i].obj);
+	store_note(st, o);
 	if (k->slots[i].obj != NULL)
 		objects_free(k->slots[i].obj);
 	else
@@ -218,6 +268,7 @@ store_delete(struct store *st, enum obj_kind kind, const char *ns,
 	i = store_find(k, h, ns, name);
 	if (k->slots[i].obj == NULL)
 		return 0;
+	store_note(st, k->slots[i].obj);
 	objects_free(k->slots[i].obj);
 	k->slots[i].obj = NULL;
 	k->count--;
@@ -305,4 +356,41 @@ uint64_t
 store_version(const struct store *st)
 {
 	return st->version;
+}
+
+const struct obj *
+store_scan(const struct store *st, enum obj_kind kind, size_t *pos)
+{
+	const struct store_kind *k;
+
+	if ((unsigned)kind >= OBJ_KIND_COUNT)
+		return NULL;
+	k = &st->kinds[kind];
+	for (; *pos < k->nslots; (*pos)++)
+		if (k->slots[*pos].obj != NULL)
+			return k->slots[(*pos)++].obj;
+	return NULL;
+}
+
+int
+store_endpoint_changes(const struct store *st, char *const **ns,
+    char *const **svc, size_t *n)
+{
+	*ns = st->changed_ns;
+	*svc = st->changed_svc;
+	*n = st->nchanged;
+	return !st->changed_other;
+}
+
+void
+store_changes_reset(struct store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->nchanged; i++) {
+		free(st->changed_ns[i]);
+		free(st->changed_svc[i]);
+	}
+	st->nchanged = 0;
+	st->changed_other = 0;
 }

@@ -38,4 +38,24 @@ const struct obj *store_at(const struct store *st, enum obj_kind kind,
 /* Bumped by every put and delete. */
 uint64_t store_version(const struct store *st);
 
+/*
+ * The objects of <kind> in no particular order, cheaper than store_at()
+ * right after a change (no sort): start with *<pos> = 0, NULL at the end.
+ */
+const struct obj *store_scan(const struct store *st, enum obj_kind kind,
+	    size_t *pos);
+
+/*
+ * What changed since store_changes_reset() (or since store_new()), so that
+ * a compile can redo only the endpoints of some Services.  Returns 1 when
+ * only EndpointSlices and Endpoints changed, with the Services they
+ * belonged to before or after the change in <ns>[i]/<svc>[i], i < *<n>
+ * (owned by the store, valid until the next put, delete or reset);
+ * returns 0 when anything else changed, or too many Services did.
+ */
+int	store_endpoint_changes(const struct store *st, char *const **ns,
+	    char *const **svc, size_t *n);
+void	store_changes_reset(struct store *st);
+#define STORE_MAX_CHANGED_SERVICES	64
+
 #endif

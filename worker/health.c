@@ -93,12 +93,14 @@ static struct {
 	int			 ipc;
 	int			 id;
 	uint64_t		 rng;
-	struct health_probe	**probes;	/* sorted by key */
+	struct health_probe	**probes;	/* in snapshot order */
 	size_t			 nprobes;
+	size_t			*index;		/* by key: i + 1 in probes */
+	size_t			 imask;		/* index size - 1 */
 	struct health_slot	*slots;
 	size_t			 nslots;	/* power of two, or 0 */
 	size_t			 used;
-} h = { NULL, -1, 0, 0, NULL, 0, NULL, 0, 0 };
+} h = { NULL, -1, 0, 0, NULL, 0, NULL, 0, NULL, 0, 0 };
 
 static struct http_response	 health_resp;
 
@@ -292,8 +294,7 @@ health_is_ejected(const struct sockaddr *sa, ev_tstamp now)
 	return s->ejected_until > now;
 }
 
-static struct health_probe *health_probe_find(struct health_probe **,
-		    size_t, const struct health_key *);
+static struct health_probe *health_probe_find(const struct health_key *);
 
 void
 health_endpoint_info(const struct sockaddr *sa, struct health_info *out)
@@ -310,32 +311,43 @@ health_endpoint_info(const struct sockaddr *sa, struct health_info *out)
 		out->ejected = h.loop != NULL &&
 		    s->ejected_until > ev_now(h.loop);
 	}
-	if ((p = health_probe_find(h.probes, h.nprobes, &k)) != NULL) {
+	if ((p = health_probe_find(&k)) != NULL) {
 		out->probe_ms = p->last_ms;
 		out->probe_result = p->last_result;
 		out->probe_detail = p->last_detail;
 	}
 }
 
-static int
-health_probe_cmp_key(const void *a, const void *b)
+/*
+ * The slot of key <k> in hash index <index> (<mask> + 1 slots, at most
+ * half full, values i + 1 into <v>): the one holding it, or the empty
+ * one where it would go.  A hash, not a sorted array: a snapshot of
+ * 50,000 endpoints made sorting and binary searches most of a worker's
+ * time per snapshot.
+ */
+static size_t
+health_index_slot(const size_t *index, size_t mask,
+    struct health_probe *const *v, const struct health_key *k)
 {
-	const struct health_key *k = a;
-	const struct health_probe *const *p = b;
+	size_t i;
 
-	return memcmp(k->b, (*p)->key.b, sizeof(k->b));
+	for (i = util_hash64(k->b, sizeof(k->b)) & mask; index[i] != 0;
+	    i = (i + 1) & mask)
+		if (memcmp(v[index[i] - 1]->key.b, k->b, sizeof(k->b)) == 0)
+			break;
+	return i;
 }
 
+/* The current probe of <k>, or NULL. */
 static struct health_probe *
-health_probe_find(struct health_probe **v, size_t n,
-    const struct health_key *k)
+health_probe_find(const struct health_key *k)
 {
-	struct health_probe **p;
+	size_t i;
 
-	if (n == 0)
+	if (h.nprobes == 0)
 		return NULL;
-	p = bsearch(k, v, n, sizeof(*v), health_probe_cmp_key);
-	return p != NULL ? *p : NULL;
+	i = health_index_slot(h.index, h.imask, h.probes, k);
+	return h.index[i] != 0 ? h.probes[h.index[i] - 1] : NULL;
 }
 
 void
@@ -355,7 +367,7 @@ health_set_state(const struct ipc_health *m)
 	if (m->state == HC_UP)
 		s->ejected_until = 0;	/* the probes vouch for it */
 	/* A probe handed over from another worker starts where it was. */
-	if ((p = health_probe_find(h.probes, h.nprobes, &k)) != NULL &&
+	if ((p = health_probe_find(&k)) != NULL &&
 	    p->m.state != m->state) {
 		p->m.state = m->state;
 		p->m.streak = 0;
@@ -597,14 +609,6 @@ health_request(const struct snapshot_backend *b,
 	return req;
 }
 
-static int
-health_probe_cmp(const void *a, const void *b)
-{
-	const struct health_probe *const *x = a, *const *y = b;
-
-	return memcmp((*x)->key.b, (*y)->key.b, sizeof((*x)->key.b));
-}
-
 void
 health_update(const struct snapshot *s)
 {
@@ -615,16 +619,23 @@ health_update(const struct snapshot *s)
 	struct health_slot *slot;
 	struct sockaddr_in *sin;
 	struct sockaddr_in6 *sin6;
-	size_t n = 0, i;
+	size_t n = 0, i, j, *seen = NULL, mask = 0;
 	uint32_t bi, ei;
 	char *req;
 	int nomem;
 
 	if (h.loop == NULL)
 		return;
-	if (s->nendpoints > 0 &&
-	    (nv = calloc(s->nendpoints, sizeof(*nv))) == NULL)
-		goto nomem;
+	if (s->nendpoints > 0) {
+		if ((nv = calloc(s->nendpoints, sizeof(*nv))) == NULL)
+			goto nomem;
+		/* Keys taken so far, at most half full: index + 1 into nv. */
+		for (mask = 16; mask < 2 * (size_t)s->nendpoints; mask *= 2)
+			;
+		if ((seen = calloc(mask, sizeof(*seen))) == NULL)
+			goto nomem;
+		mask--;
+	}
 	for (bi = 0; bi < s->nbackends; bi++) {
 		snapshot_backend(s, bi, &b);
 		for (ei = 0; ei < b.nendpoints; ei++) {
@@ -633,17 +644,19 @@ health_update(const struct snapshot *s)
 			    &k) == -1 || health_owner((struct sockaddr *)
 			    &ep.addr, s->settings.workers) != (uint32_t)h.id)
 				continue;
-			/* One probe per endpoint: the first backend's. */
-			for (i = 0; i < n; i++)
-				if (memcmp(nv[i]->key.b, k.b,
-				    sizeof(k.b)) == 0)
-					break;
-			if (i < n)
+			/*
+			 * One probe per endpoint: the first backend's.  A
+			 * hash of the keys taken, not a scan of them: tens
+			 * of thousands of endpoints made that quadratic.
+			 */
+			i = health_index_slot(seen, mask, nv, &k);
+			if (seen[i] != 0)
 				continue;
+			seen[i] = n + 1;
 			req = health_request(&b, &ep, &nomem);
 			if (nomem)
 				goto nomem;
-			old = health_probe_find(h.probes, h.nprobes, &k);
+			old = health_probe_find(&k);
 			if (old != NULL && health_probe_same(old, &b, req)) {
 				free(req);
 				nv[n++] = old;
@@ -691,27 +704,27 @@ health_update(const struct snapshot *s)
 			nv[n++] = p;
 		}
 	}
-	qsort(nv, n, sizeof(*nv), health_probe_cmp);
 	/* Probes not carried over stop. */
 	for (i = 0; i < h.nprobes; i++) {
-		if (n > 0 && bsearch(&h.probes[i], nv, n, sizeof(*nv),
-		    health_probe_cmp) != NULL &&
-		    *(struct health_probe **)bsearch(&h.probes[i], nv, n,
-		    sizeof(*nv), health_probe_cmp) == h.probes[i])
+		if (n > 0 && (j = seen[health_index_slot(seen, mask, nv,
+		    &h.probes[i]->key)]) != 0 && nv[j - 1] == h.probes[i])
 			continue;
 		health_probe_free(h.probes[i]);
 	}
 	free(h.probes);
+	free(h.index);
 	h.probes = nv;
 	h.nprobes = n;
+	h.index = seen;
+	h.imask = mask;
 	log_debug("health: probing %zu endpoint(s) of %u", n, s->nendpoints);
 	return;
  nomem:
 	log_warnx("health: out of memory, probes unchanged");
+	free(seen);
 	if (nv != NULL) {
 		for (i = 0; i < n; i++)
-			if (health_probe_find(h.probes, h.nprobes,
-			    &nv[i]->key) != nv[i])
+			if (health_probe_find(&nv[i]->key) != nv[i])
 				health_probe_free(nv[i]);
 		free(nv);
 	}
@@ -725,7 +738,9 @@ health_stop(void)
 	for (i = 0; i < h.nprobes; i++)
 		health_probe_free(h.probes[i]);
 	free(h.probes);
+	free(h.index);
 	h.probes = NULL;
+	h.index = NULL;
 	h.nprobes = 0;
 }
 

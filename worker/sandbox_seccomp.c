@@ -113,6 +113,9 @@ static const struct {
 	{ "open",	EACCES },	/* tzdata, locale: chrooted anyway */
 	{ "openat",	EACCES },	/* same */
 	{ "uname",	EPERM },	/* libc version probes */
+	/* qsort(3) of more than 1 KiB asks sysconf(_SC_PHYS_PAGES) once to
+	 * size its buffer and falls back to sorting in place without it */
+	{ "sysinfo",	EPERM },
 };
 
 /* Socket options a worker may set or read: {level, name, caller}. */

@@ -7,7 +7,12 @@ directory of the caller's choosing.
 
 What it speaks, as the real kube-apiserver does:
   - HTTPS (HTTP/1.1, keep-alive) with its own CA; bearer-token auth: no or
-    an unknown token is 401 with a Status body.
+    an unknown token is 401 with a Status body.  With client_certs=True,
+    also client-certificate auth (mTLS) with a second CA of its own, as
+    kube-apiserver's --client-ca-file: a certificate it did not sign fails
+    the TLS handshake; a signed one authenticates its subject CN as the
+    user (401 when cert_users is a set without it).  Requests without a
+    certificate still need a token.
   - Discovery (/api, /apis, /api/v1, /apis/G/V) for the resources below,
     enough for kubectl.
   - Resources: ingresses, ingressclasses (cluster), services,
@@ -33,10 +38,14 @@ Control API (methods on FakeAPI, called by the tests in-process):
   close_watches(), fail(n, status), drop(n), stall(on), stop()/start()
   (same port), tokens (set of accepted tokens), status_writes and
   lease_writes (recorded), requests (method, path) log, emitted
-  (resourceVersion -> wall-clock time its watch event was written).
+  (resourceVersion -> wall-clock time its watch event was written),
+  client_cert(cn) (a client certificate and key signed by the client CA,
+  or with other_ca=True by a CA the server does not know), cert_users and
+  users (who was authenticated by certificate, in order).
 """
 
 import base64
+import bisect
 import copy
 import http.server
 import json
@@ -62,6 +71,39 @@ RESOURCES = {
 }
 SHORT = {"ingresses": ["ing"], "services": ["svc"], "endpoints": ["ep"]}
 KIND_TO_RESOURCE = {v[1]: k for k, v in RESOURCES.items()}
+
+
+def _openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def make_ca(d, name):
+    """A throw-away EC CA <name> in <d>; returns (crt, key) paths."""
+    os.makedirs(d, exist_ok=True)
+    crt, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", crt, "-days", "2", "-subj", "/CN=fakeapi-" + name)
+    return crt, key
+
+
+def make_client_cert(d, name, cn, ca):
+    """A client certificate for <cn> signed by <ca> (crt, key), in <d>;
+    returns (crt, key) paths."""
+    key, csr, crt = (os.path.join(d, name + x) for x in
+                     (".key", ".csr", ".crt"))
+    ext = os.path.join(d, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\n"
+                "keyUsage=digitalSignature\n"
+                "extendedKeyUsage=clientAuth\n")
+    _openssl("req", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", csr, "-subj", "/O=system:masters/CN=" + cn)
+    _openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1],
+             "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext)
+    return crt, key
 
 
 def make_certs(d):
@@ -104,8 +146,14 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 class FakeAPI:
-    def __init__(self, certdir, tokens=("test-token",), port=0):
+    def __init__(self, certdir, tokens=("test-token",), port=0,
+                 client_certs=False):
         self.ca, self.crt, self.key = make_certs(certdir)
+        self.certdir = certdir
+        self.client_ca = make_ca(certdir, "client-ca") if client_certs \
+            else None
+        self.cert_users = None      # None: any CN the client CA signed
+        self.users = []             # CNs authenticated by certificate
         self.tokens = set(tokens)
         self.port = port
         self.lock = threading.Condition()
@@ -125,6 +173,7 @@ class FakeAPI:
         self.requests = []
         self.emitted = {}           # resourceVersion -> time.time() sent
         self.paths_404 = set()      # e.g. {"endpointslices"}: not served
+        self.list_cache = {}        # query -> (rv, sorted names, keys)
         self.server = None
         self.thread = None
         self.conns = set()
@@ -135,6 +184,11 @@ class FakeAPI:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.crt, self.key)
         ctx.set_alpn_protocols(["http/1.1"])
+        if self.client_ca is not None:
+            # Asked for, not required (tokens still work); one that does
+            # not verify fails the handshake, as with kube-apiserver.
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.load_verify_locations(self.client_ca[0])
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
                                      do_handshake_on_connect=False)
         srv.fake = self
@@ -167,10 +221,24 @@ class FakeAPI:
     def url(self):
         return "https://127.0.0.1:%d" % self.port
 
+    def client_cert(self, cn, other_ca=False):
+        """A client certificate for user <cn>: (crt, key) paths, signed by
+        the client CA, or with <other_ca> by a CA this server does not
+        trust."""
+        if other_ca:
+            ca = make_ca(self.certdir, "other-client-ca")
+        else:
+            assert self.client_ca is not None, "client_certs=True needed"
+            ca = self.client_ca
+        return make_client_cert(self.certdir, "client-" + cn +
+                                ("-other" if other_ca else ""), cn, ca)
+
     def kubeconfig(self, path, token="test-token", ca="file", namespace=None,
-                   token_file=None):
+                   token_file=None, cert=None, cert_data=False):
         """Writes a kubeconfig for this server; ca is "file", "data" or
-        "insecure"."""
+        "insecure".  <cert> (crt, key paths): client-certificate auth
+        instead of a token, as client-certificate/-key or, with
+        <cert_data>, as client-certificate-data/-key-data."""
         cluster = {"server": self.url}
         if ca == "file":
             cluster["certificate-authority"] = self.ca
@@ -181,6 +249,14 @@ class FakeAPI:
         else:
             cluster["insecure-skip-tls-verify"] = True
         user = {"tokenFile": token_file} if token_file else {"token": token}
+        if cert is not None and cert_data:
+            user = {}
+            for k, p in (("client-certificate-data", cert[0]),
+                         ("client-key-data", cert[1])):
+                with open(p, "rb") as f:
+                    user[k] = base64.b64encode(f.read()).decode()
+        elif cert is not None:
+            user = {"client-certificate": cert[0], "client-key": cert[1]}
         ctx = {"cluster": "fake", "user": "fake"}
         if namespace:
             ctx["namespace"] = namespace
@@ -380,10 +456,30 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._status(fault[1], "InternalError", "injected fault")
             return False
         auth = self.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in f.tokens:
-            self._status(401, "Unauthorized", "Unauthorized")
-            return False
-        return True
+        if auth.startswith("Bearer ") and auth[7:] in f.tokens:
+            return True
+        cn = self._cert_user()
+        if cn is not None and (f.cert_users is None or cn in f.cert_users):
+            with f.lock:
+                f.users.append(cn)
+            return True
+        self._status(401, "Unauthorized", "Unauthorized")
+        return False
+
+    def _cert_user(self):
+        """The CN of a client certificate the client CA signed, or None
+        (the handshake already refused any other)."""
+        if self.fake.client_ca is None:
+            return None
+        try:
+            cert = self.request.getpeercert()
+        except (ValueError, OSError):
+            return None
+        for rdn in (cert or {}).get("subject", ()):
+            for k, v in rdn:
+                if k == "commonName":
+                    return v
+        return None
 
     def do_GET(self):
         if not self._prelude():
@@ -501,9 +597,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     return
                 # the list as it was at rv: current objects minus later
                 # changes is close enough here; serve current state
-            keys = sorted(k for k, o in f.objects.items()
-                          if self._match(res, ns, q, k, o) and
-                          "/".join(k[1:]) > start)
+            # Sorted by the "ns/name" the continue token holds, and kept
+            # while nothing changes: the pages of one list then cost a
+            # bisection each, not a scan and sort of every object (which
+            # made a 10,000-object list quadratic in its page count).
+            ck = (res, ns, q.get("fieldSelector"), q.get("labelSelector"))
+            hit = f.list_cache.get(ck)
+            if hit is None or hit[0] != f.rv:
+                names = sorted(("/".join(k[1:]), k)
+                               for k, o in f.objects.items()
+                               if self._match(res, ns, q, k, o))
+                hit = (f.rv, [n for n, _ in names], [k for _, k in names])
+                f.list_cache[ck] = hit
+            keys = hit[2][bisect.bisect_right(hit[1], start):]
             # Stored objects are never changed in place (every write
             # stores a new copy), so shallow copies serialize safely.
             more = len(keys) - limit if limit and len(keys) > limit else 0

@@ -443,3 +443,88 @@ def test_kubeconfig_ca_data_and_insecure(ingressd, fakeapi, backend,
                r"(certificate|SSL)")
     assert d.generation() == 0
     d.initial_workers = d.wait_workers()    # waiting for a snapshot
+
+
+def _client_cert_api(tmp_path):
+    from fakeapi import FakeAPI
+    return FakeAPI(str(tmp_path / "mtls-certs"), tokens=(),
+                   client_certs=True).start()
+
+
+def test_kubeconfig_client_certificate(ingressd, backend, tmp_path):
+    # No token is accepted: only the client certificate authenticates,
+    # given inline (-data) and as files.
+    api = _client_cert_api(tmp_path)
+    try:
+        a, b = backend("a"), backend("b")
+        api.apply(*simple_route("x.test", "x", [a]))
+        cert = api.client_cert("ingressd-node")
+        for data in (True, False):
+            kpath = api.kubeconfig(str(tmp_path / ("kc-%s" % data)),
+                                   cert=cert, cert_data=data)
+            with open(kpath) as f:
+                text = f.read()
+            assert ("client-certificate-data" in text) == data
+            assert "token" not in text
+            d = ingressd(config={"provider": {"kind": "kube", "dir": None,
+                                              "kubeconfig": kpath,
+                                              "debounce": "50ms"}})
+            assert route(d.port, "x.test") == "a"
+            # The watch is authenticated too: changes still arrive.
+            api.apply(endpoint_slice("x", "x-0", b.port))
+            wait_route(d, "x.test", "b")
+            api.apply(endpoint_slice("x", "x-0", a.port))
+            wait_route(d, "x.test", "a")
+            d.stop()
+        assert api.users and set(api.users) == {"ingressd-node"}
+    finally:
+        api.stop()
+
+
+def _start_unsynced(ingressd, kpath):
+    """ingressd on <kpath> that is expected never to sync."""
+    d = ingressd(config={"provider": {"kind": "kube", "dir": None,
+                                      "kubeconfig": kpath}}, start=False)
+    d.port = free_port()
+    d.write_config()
+    d.proc = subprocess.Popen([BIN, "--config", d.config_path,
+                               "--foreground"], stdout=open(d.log_path, "wb"),
+                              stderr=subprocess.STDOUT, cwd=d.base)
+    return d
+
+
+def test_kubeconfig_wrong_client_certificate(ingressd, backend, tmp_path):
+    api = _client_cert_api(tmp_path)
+    try:
+        a = backend("a")
+        api.apply(*simple_route("x.test", "x", [a]))
+        # Signed by a CA the server does not trust: the handshake fails.
+        bad = api.client_cert("intruder", other_ca=True)
+        d = _start_unsynced(ingressd, api.kubeconfig(
+            str(tmp_path / "kc-other-ca"), cert=bad, cert_data=True))
+        what = (r"list ingresses\.networking\.k8s\.io at cluster scope: "
+                r".*alert unknown ca.*\(the API server refused the client "
+                r"certificate\)")
+        d.wait_log(what)
+        # ... and it keeps trying (backoff), without a snapshot.
+        wait_until(lambda: len(re.findall(what, d.log())) >= 2,
+                   what="a second failed list")
+        assert d.generation() == 0
+        d.initial_workers = d.wait_workers()    # waiting for a snapshot
+        d.stop()
+
+        # Signed by the right CA but not a user the server accepts: 401.
+        api.cert_users = {"ingressd-node"}
+        d = _start_unsynced(ingressd, api.kubeconfig(
+            str(tmp_path / "kc-other-user"),
+            cert=api.client_cert("someone-else"), cert_data=True))
+        what = r"401 Unauthorized: the API server refused the client "
+        what += r"certificate"
+        d.wait_log(what)
+        wait_until(lambda: len(re.findall(what, d.log())) >= 2,
+                   what="a second 401")
+        assert d.generation() == 0
+        d.initial_workers = d.wait_workers()
+        d.stop()
+    finally:
+        api.stop()

@@ -16,11 +16,13 @@
 #include <sys/socket.h>
 
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/routes.h"
+#include "common/snapshot.h"
 #include "common/util.h"
 #include "master/compile.h"
 #include "master/objects.h"
@@ -1254,6 +1256,203 @@ START_TEST(test_idempotent)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- */
+/* compile_update_endpoints(): the same snapshot as a full compile   */
+/* ---------------------------------------------------------------- */
+
+#define UPD_NS		2
+#define UPD_SVCS	6
+#define UPD_SLICES	4	/* slice names per namespace */
+#define UPD_STEPS	300
+
+static uint64_t upd_rng = 0x9e3779b97f4a7c15ULL;
+
+/* xorshift64: a fixed seed, so a failure replays. */
+static unsigned
+upd_rand(unsigned n)
+{
+	upd_rng ^= upd_rng << 13;
+	upd_rng ^= upd_rng >> 7;
+	upd_rng ^= upd_rng << 17;
+	return (unsigned)(upd_rng % n);
+}
+
+static void
+upd_put(struct store *st, struct objs *os)
+{
+	size_t i;
+
+	for (i = 0; i < os->n; i++)
+		ck_assert_int_eq(store_put(st, os->v[i]), 0);
+	os->n = 0;
+}
+
+/* Random ready/terminating IPv4 endpoints (some repeated) on 2 ports. */
+static void
+upd_fill(struct obj_endpoint_slice *s)
+{
+	char addr[32];
+	unsigned i, n = upd_rand(4);
+
+	if (upd_rand(5) != 0)
+		sl_port(s, "http", 8080 + (int)upd_rand(2));
+	if (upd_rand(3) == 0)
+		sl_port(s, "admin", 9000);
+	for (i = 0; i < n; i++) {
+		snprintf(addr, sizeof(addr), "10.0.%u.%u", upd_rand(3),
+		    1 + upd_rand(6));
+		sl_ep(s, addr, upd_rand(4) != 0, upd_rand(5) == 0);
+	}
+}
+
+/* A slice <name> of namespace <ns> for a random Service (or none). */
+static void
+upd_slice(struct objs *os, const char *ns, unsigned k)
+{
+	char name[32], svcname[32];
+	struct obj_endpoint_slice *s;
+
+	snprintf(name, sizeof(name), "sl%u", k);
+	snprintf(svcname, sizeof(svcname), "s%u", upd_rand(UPD_SVCS + 1));
+	s = slice(os, ns, name, svcname, upd_rand(8) == 0 ? "FQDN" : "IPv4");
+	if (upd_rand(10) == 0) {	/* no service-name label */
+		free(s->service_name);
+		s->service_name = NULL;
+	}
+	upd_fill(s);
+}
+
+/* v1 Endpoints for Service s<k>: used only while it has no slice. */
+static void
+upd_endpoints(struct objs *os, const char *ns, unsigned k)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "s%u", k);
+	upd_fill(subset(endpoints(os, ns, name)));
+}
+
+/*
+ * Services (one ExternalName, one missing), Ingresses naming them by
+ * port name and number, then random slice and Endpoints changes: after
+ * each burst the updated table must encode to the same bytes as a full
+ * compile of the store, and dump the same (errors included).
+ */
+START_TEST(test_update_endpoints_matches_full)
+{
+	static const char *const nss[UPD_NS] = { "a", "b" };
+	struct compile_options opt;
+	struct compile_result cur, full;
+	struct objs os;
+	struct store *st;
+	struct obj *o;
+	char name[32], host[64], svcname[32], *const *cns, *const *csvc;
+	char *d1, *d2, err[256];
+	void *b1, *b2;
+	size_t l1, l2, nc;
+	unsigned i, k, step, burst, same = 0;
+
+	memset(&os, 0, sizeof(os));
+	memset(&opt, 0, sizeof(opt));
+	opt.resolve = fake_resolve;
+	opt.resolve_arg = &fake_nasked;
+	st = store_new();
+	for (i = 0; i < UPD_NS; i++) {
+		for (k = 0; k < UPD_SVCS; k++) {
+			snprintf(name, sizeof(name), "s%u", k);
+			o = svc(&os, nss[i], name);
+			svc_port(o, "http", 80);
+			if (k % 2 == 0)
+				svc_port(o, "admin", 9000);
+			if (k == 3) {
+				free(o->u.service.type);
+				o->u.service.type = xstrdup("ExternalName");
+				o->u.service.external_name =
+				    xstrdup("db.example.org");
+			}
+			upd_put(st, &os);
+			/* s<UPD_SVCS> is never created: "not found". */
+			snprintf(name, sizeof(name), "i%u", k);
+			o = ing(&os, nss[i], name, 100 + k, NULL);
+			snprintf(host, sizeof(host), "h%u.%s.test", k, nss[i]);
+			snprintf(svcname, sizeof(svcname), "s%u", k);
+			path(o, host, "/", OBJ_PATH_PREFIX, svcname, "http");
+			path(o, host, "/admin", OBJ_PATH_EXACT, svcname,
+			    k % 2 == 0 ? "9000" : "admin");
+			snprintf(svcname, sizeof(svcname), "s%u", (k + 1) %
+			    (UPD_SVCS + 1));
+			path(o, "shared.test", name, OBJ_PATH_PREFIX, svcname,
+			    "80");
+			upd_put(st, &os);
+		}
+		for (k = 0; k < UPD_SLICES; k++) {
+			upd_slice(&os, nss[i], k);
+			upd_put(st, &os);
+		}
+		upd_endpoints(&os, nss[i], 1);
+		upd_put(st, &os);
+	}
+	fake_nasked = 0;
+	ck_assert_int_eq(compile_routes(st, &opt, &cur), 0);
+	store_changes_reset(st);
+
+	for (step = 0; step < UPD_STEPS; step++) {
+		for (burst = 1 + upd_rand(3); burst > 0; burst--) {
+			i = upd_rand(UPD_NS);
+			k = upd_rand(UPD_SLICES);
+			snprintf(name, sizeof(name), "sl%u", k);
+			switch (upd_rand(4)) {
+			case 0:
+				store_delete(st, OBJ_ENDPOINT_SLICE, nss[i],
+				    name);
+				break;
+			case 1:
+				upd_endpoints(&os, nss[i],
+				    upd_rand(UPD_SVCS + 1));
+				upd_put(st, &os);
+				break;
+			default:
+				upd_slice(&os, nss[i], k);
+				upd_put(st, &os);
+				break;
+			}
+		}
+		ck_assert_int_eq(store_endpoint_changes(st, &cns, &csvc, &nc),
+		    1);
+		ck_assert_int_eq(compile_update_endpoints(st, &opt, &cur, cns,
+		    csvc, nc), 0);
+		store_changes_reset(st);
+		fake_nasked = 0;
+		ck_assert_int_eq(compile_routes(st, &opt, &full), 0);
+		d1 = dump(&cur);
+		d2 = dump(&full);
+		ck_assert_str_eq(d1, d2);
+		ck_assert_int_eq(snapshot_encode(&cur.rt, 7, &b1, &l1, err,
+		    sizeof(err)), 0);
+		ck_assert_int_eq(snapshot_encode(&full.rt, 7, &b2, &l2, err,
+		    sizeof(err)), 0);
+		ck_assert_uint_eq(l1, l2);
+		ck_assert(memcmp(b1, b2, l1) == 0);
+		/* The case where nothing changed must not be all there is. */
+		same += strstr(d1, "10.0.") == NULL;
+		free(d1);
+		free(d2);
+		free(b1);
+		free(b2);
+		compile_result_free(&full);
+	}
+	ck_assert_uint_lt(same, UPD_STEPS / 2);
+
+	/* Anything but endpoints changing asks for the whole compile. */
+	o = svc(&os, "a", "s0");
+	svc_port(o, "http", 81);
+	upd_put(st, &os);
+	ck_assert_int_eq(store_endpoint_changes(st, &cns, &csvc, &nc), 0);
+	compile_result_free(&cur);
+	store_free(st);
+}
+END_TEST
+
 /*
  * compile asks the callback about every ExternalName host name its
  * backends use (so the master knows what to keep resolving), never about
@@ -1359,6 +1558,7 @@ compile_suite(void)
 	    (int)(UTIL_NELEM(cases) * NORDERS));
 	tcase_add_test(tc, test_empty_and_settings);
 	tcase_add_test(tc, test_idempotent);
+	tcase_add_test(tc, test_update_endpoints_matches_full);
 	tcase_add_test(tc, test_health_annotations);
 	tcase_add_test(tc, test_health_service_annotations);
 	tcase_add_loop_test(tc, test_policies, 0,
