@@ -237,6 +237,27 @@ def test_wrong_ca_is_502_and_logged(ingressd, tls_backends, certs):
     assert b.requests == 0 and b.tls_failed >= 2
 
 
+def test_failed_handshake_goes_to_another_endpoint(ingressd, tls_backends,
+                                                   certs):
+    """A handshake failure is a connect failure: the request goes to
+    another endpoint of the backend, so every request is answered by the
+    good one, and the bad one never sees a request."""
+    bad_cert = certs.other.issue("bad", ["DNS:" + SVC_NAME])
+    bad = tls_backends("tls-bad", *bad_cert)
+    good = tls_backends("tls-good", *certs.server)
+    d = ingressd(manifests={"app.yaml": tls_route([bad, good], dict(
+        HTTPS, **QUIET, **{"ingressd.io/backend-ca-secret": "backend-ca",
+                           "ingressd.io/load-balance": "round-robin"})) +
+        [ca_secret("backend-ca", certs.ca_pem())]})
+    # one client connection: one worker, whose round-robin alternates
+    with Conn(d.port) as c:
+        for _ in range(6):
+            r = c.roundtrip("GET", "/", HOST)
+            assert r.status == 200 and r.header("X-Backend") == "tls-good", r
+    assert bad.tls_failed >= 1 and bad.requests == 0
+    assert good.requests == 6
+
+
 def test_wrong_name_is_502(ingressd, tls_backends, certs):
     """The chain is good but the certificate does not name the server
     name ingressd.io/backend-tls-server-name asks for: 502."""
