@@ -1873,9 +1873,10 @@ proxy_watch(struct proxy_conn *c)
 			ev_io_start(loop, &c->urd);
 		else
 			ev_io_stop(loop, &c->urd);
+		/* A TLS operation waiting to read needs no writability. */
 		if ((c->up_connecting && !c->uio.want_read) ||
-		    c->uio.want_write ||
-		    (c->uw_blocked && proxy_up_pending(c)))
+		    c->uio.want_write || (c->uw_blocked &&
+		    proxy_up_pending(c) && !c->uio.want_read))
 			ev_io_start(loop, &c->uwr);
 		else {
 			c->uw_blocked = 0;
@@ -1986,8 +1987,11 @@ proxy_up_read(struct proxy_conn *c)
 	}
 	n = upstream_io_recv(&c->uio, c->ufd, c->uin->data + c->uin->end,
 	    c->uin->cap - c->uin->end);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		if (c->uio.want_write)
+			proxy_watch(c);		/* TLS: it must write first */
 		return;
+	}
 	if (n <= 0) {
 		if (c->pstate == PS_WAIT) {
 			if (proxy_up_fail(c, 502, 0) == -1)
