@@ -20,6 +20,7 @@ const struct hc_result_info hc_results[HC_RESULT_MAX] = {
 	[HC_CLOSED] =		{ HC_CLOSED,		"L7RSP",
 	    "closed before a response" },
 	[HC_SOCKET] =		{ HC_SOCKET,		"SOCKERR", "socket" },
+	[HC_TLS] =		{ HC_TLS,		"L6RSP", "TLS handshake" },
 };
 
 const char *
@@ -32,6 +33,14 @@ hc_describe(uint32_t result, uint32_t detail, char *buf, size_t len)
 	switch (result) {
 	case HC_STATUS:
 		snprintf(buf, len, "HTTP %u", detail);
+		break;
+	case HC_TLS:
+		/* detail: OpenSSL's X509_V_ERR_* when verification failed */
+		if (detail != 0)
+			snprintf(buf, len, "%s: certificate verify error %u",
+			    hc_results[result].text, detail);
+		else
+			snprintf(buf, len, "%s", hc_results[result].text);
 		break;
 	case HC_CONNECT:
 	case HC_SOCKET:

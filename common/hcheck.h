@@ -20,7 +20,8 @@ enum hc_result {
 	HC_BAD_RESPONSE = 4,	/* not an HTTP response head */
 	HC_CLOSED = 5,		/* closed before a response head */
 	HC_SOCKET = 6,		/* local failure; detail: errno */
-	HC_RESULT_MAX = 7,
+	HC_TLS = 7,		/* TLS handshake or verification failed */
+	HC_RESULT_MAX = 8,
 };
 
 enum hc_state {

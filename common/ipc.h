@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IPC_PROTOCOL_VERSION	1
+#define IPC_PROTOCOL_VERSION	2	/* 2: HC_TLS; snapshot format 3 */
 #define IPC_MAX_BODY		(64u * 1024)
 
 enum ipc_type {

@@ -63,6 +63,25 @@ struct route_endpoint {
 	uint32_t		 weight;	/* 1 unless told otherwise */
 };
 
+/*
+ * TLS toward a backend's endpoints (ingressd.io/backend-protocol: HTTPS).
+ * With <verify>, the peer's chain must lead to CA bundle <ca> of the
+ * table and name <server_name>.
+ */
+struct route_upstream_tls {
+	uint32_t		 enabled;	/* 0: plain TCP, the rest unused */
+	uint32_t		 verify;
+	int32_t			 ca;		/* index into cas; -1: none */
+	char			*server_name;	/* SNI and name verified */
+};
+
+/* A CA bundle (PEM), stored once per table however many backends use it. */
+struct route_ca {
+	char			*pem;		/* NULL with system: not loaded */
+	size_t			 len;
+	uint32_t		 system;	/* the system store, else a Secret's */
+};
+
 /* One Service port: the unit requests are balanced over. */
 struct route_backend {
 	char			*name;		/* "ns/service:port" */
@@ -71,6 +90,7 @@ struct route_backend {
 	uint32_t		 connect_timeout_ms;	/* 0: global */
 	uint32_t		 response_timeout_ms;	/* 0: global */
 	struct route_health	 health;
+	struct route_upstream_tls tls;
 	struct route_endpoint	*endpoints;
 	size_t			 nendpoints;
 };
@@ -117,6 +137,8 @@ struct route_table {
 	size_t			 nbackends;
 	int32_t			 default_backend;	/* -1: none */
 	char			*default_source;	/* "ns/ingress" or NULL */
+	struct route_ca		*cas;		/* backend TLS trust anchors */
+	size_t			 ncas;
 };
 
 void	route_table_free(struct route_table *rt);

@@ -7,7 +7,7 @@
  * change together.  The read side trusts nothing before snapshot_open() has
  * checked it, never allocates and never writes to the blob.
  *
- * Layout, format version 2.  Every integer is little-endian and sits at a
+ * Layout, format version 3.  Every integer is little-endian and sits at a
  * naturally aligned offset from the start of the blob; the reader still
  * loads through memcpy(), so any alignment of the blob itself works.
  * Nothing in the blob is a pointer: strings are (offset, length) pairs into
@@ -20,7 +20,7 @@
  *	16  u64 generation
  *	24  u64 total_size	the whole blob, a multiple of 8
  *	32  u64 checksum	see below
- *	40  u32 nsections	7
+ *	40  u32 nsections	9
  *	44  u32 flags		0
  *	48  16 bytes		0
  *   section table, nsections entries of 16 bytes at offset 64
@@ -63,6 +63,15 @@
  *	ENDPOINTS (24 bytes): u16 family 0 (4 or 6), u16 port 2,
  *	    u32 weight 4, addr[16] at 8 (IPv4 in the first 4 bytes, the rest
  *	    zero).
+ *	UPSTREAM_TLS (24 bytes, one per backend, same order): u32 flags 0
+ *	    (bit 0 TLS, bit 1 verify; verify only with TLS), u32 ca 4 (index
+ *	    into UPSTREAM_CAS, 0xffffffff none; required with verify),
+ *	    strref server_name 8 (length 0: none; see
+ *	    snapshot_server_name_ok()), u32 0 at 16, u32 0 at 20.  A plain
+ *	    backend's record is all zero but ca.
+ *	UPSTREAM_CAS (16 bytes): strref pem 0 (at most SNAPSHOT_MAX_CA_SIZE;
+ *	    empty trusts nothing), u64 hash 8 (util_hash64 of the PEM, a
+ *	    cache key for workers).  Compile stores each bundle once.
  *   A strref is u32 offset, u32 length into STRINGS.
  *
  * Checksum: over the whole blob in 8-byte little-endian words, the
@@ -97,7 +106,7 @@
 #define SNAP_H_FLAGS		44
 #define SNAP_H_RESERVED		48
 
-#define SNAP_NSECTIONS		7
+#define SNAP_NSECTIONS		9
 #define SNAP_SECT_SIZE		16
 #define SNAP_DATA_START		\
 	(SNAP_HDR_SIZE + SNAP_NSECTIONS * SNAP_SECT_SIZE)
@@ -110,10 +119,14 @@ enum snap_section {
 	SNAP_SECT_PATHS = 5,
 	SNAP_SECT_BACKENDS = 6,
 	SNAP_SECT_ENDPOINTS = 7,
+	SNAP_SECT_UPSTREAM_TLS = 8,
+	SNAP_SECT_UPSTREAM_CAS = 9,
 };
 
 #define SNAP_META_SIZE		72
 #define SNAP_BE_SIZE		96
+#define SNAP_UT_SIZE		24
+#define SNAP_CA_SIZE		16
 
 /* Record sizes and count limits by section kind. */
 static const struct {
@@ -129,6 +142,10 @@ static const struct {
 	[SNAP_SECT_BACKENDS] = { "backends", SNAP_BE_SIZE,
 	    SNAPSHOT_MAX_BACKENDS },
 	[SNAP_SECT_ENDPOINTS] = { "endpoints", 24, SNAPSHOT_MAX_ENDPOINTS },
+	[SNAP_SECT_UPSTREAM_TLS] = { "upstream tls", SNAP_UT_SIZE,
+	    SNAPSHOT_MAX_BACKENDS },
+	[SNAP_SECT_UPSTREAM_CAS] = { "upstream cas", SNAP_CA_SIZE,
+	    SNAPSHOT_MAX_BACKENDS },
 };
 
 #define SNAP_META_DEFAULT_BACKEND	48
@@ -172,6 +189,16 @@ static const struct {
 #define SNAP_EP_PORT		2
 #define SNAP_EP_WEIGHT		4
 #define SNAP_EP_ADDR		8
+
+#define SNAP_UT_FLAGS		0
+#define SNAP_UT_CA		4
+#define SNAP_UT_NAME		8
+#define SNAP_UT_TLS		0x1u
+#define SNAP_UT_VERIFY		0x2u
+#define SNAP_UT_NONE		0xffffffffu
+
+#define SNAP_CA_PEM		0
+#define SNAP_CA_HASH		8
 
 #define SNAP_FAMILY_INET	4
 #define SNAP_FAMILY_INET6	6
@@ -385,17 +412,39 @@ route_table_free(struct route_table *rt)
 			free(rt->backends[i].policy_arg);
 			free(rt->backends[i].health.path);
 			free(rt->backends[i].health.host);
+			free(rt->backends[i].tls.server_name);
 			free(rt->backends[i].endpoints);
 		}
 		free(rt->backends);
 	}
 	free(rt->default_source);
+	for (i = 0; rt->cas != NULL && i < rt->ncas; i++)
+		free(rt->cas[i].pem);
+	free(rt->cas);
+	rt->cas = NULL;
+	rt->ncas = 0;
 	rt->hosts = NULL;
 	rt->nhosts = 0;
 	rt->backends = NULL;
 	rt->nbackends = 0;
 	rt->default_source = NULL;
 	rt->default_backend = -1;
+}
+
+int
+snapshot_server_name_ok(const char *name, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > SNAPSHOT_MAX_SERVER_NAME)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= 'A' && name[i] <= 'Z') ||
+		    (name[i] >= '0' && name[i] <= '9') ||
+		    name[i] == '-' || name[i] == '.' || name[i] == ':'))
+			return 0;
+	return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -503,8 +552,8 @@ snap_check_path(const struct route_table *rt, const struct route_host *h,
 }
 
 static int
-snap_check_backend(const struct route_backend *b, size_t i, char *err,
-    size_t errlen)
+snap_check_backend(const struct route_backend *b, size_t i, size_t ncas,
+    char *err, size_t errlen)
 {
 	const struct route_endpoint *ep;
 	size_t j;
@@ -526,6 +575,14 @@ snap_check_backend(const struct route_backend *b, size_t i, char *err,
 	}
 	if (b->nendpoints > 0 && b->endpoints == NULL) {
 		snap_err(err, errlen, "backend %zu: no endpoints array", i);
+		return -1;
+	}
+	if (b->tls.enabled && ((b->tls.verify && (b->tls.ca < 0 ||
+	    (size_t)b->tls.ca >= ncas)) || (b->tls.server_name != NULL &&
+	    !snapshot_server_name_ok(b->tls.server_name,
+	    strlen(b->tls.server_name))))) {
+		snap_err(err, errlen, "backend %zu: bad TLS settings (CA %d "
+		    "of %zu, server name)", i, (int)b->tls.ca, ncas);
 		return -1;
 	}
 	for (j = 0; j < b->nendpoints; j++) {
@@ -609,13 +666,24 @@ snap_prepare(const struct route_table *rt, const struct route_host **hosts,
 	}
 
 	for (i = 0; i < rt->nbackends; i++) {
-		if (snap_check_backend(&rt->backends[i], i, err, errlen) == -1)
+		if (snap_check_backend(&rt->backends[i], i, rt->ncas, err,
+		    errlen) == -1)
 			return -1;
 		sz += snap_strsize(rt->backends[i].name) +
 		    snap_strsize(rt->backends[i].policy_arg) +
 		    snap_strsize(rt->backends[i].health.path != NULL ?
 		    rt->backends[i].health.path : "/") +
-		    snap_strsize(rt->backends[i].health.host);
+		    snap_strsize(rt->backends[i].health.host) +
+		    snap_strsize(rt->backends[i].tls.server_name);
+	}
+	for (i = 0; i < rt->ncas; i++) {
+		if (rt->cas[i].len > SNAPSHOT_MAX_CA_SIZE ||
+		    (rt->cas[i].len > 0 && rt->cas[i].pem == NULL)) {
+			snap_err(err, errlen, "CA bundle %zu: %zu bytes, at "
+			    "most %u", i, rt->cas[i].len, SNAPSHOT_MAX_CA_SIZE);
+			return -1;
+		}
+		sz += rt->cas[i].len;
 	}
 	if (rt->default_backend < -1 ||
 	    (rt->default_backend >= 0 &&
@@ -725,6 +793,36 @@ snap_put_backend(struct snap_enc *e, uint8_t *r, const struct route_table *rt,
 	snap_put_string(e, r + SNAP_BE_HC_HOST, b->health.host);
 }
 
+static void
+snap_put_upstream_tls(struct snap_enc *e, uint8_t *r,
+    const struct route_upstream_tls *t)
+{
+	snap_put32(r + SNAP_UT_CA, SNAP_UT_NONE);
+	if (!t->enabled)
+		return;
+	snap_put32(r + SNAP_UT_FLAGS, SNAP_UT_TLS |
+	    (t->verify ? SNAP_UT_VERIFY : 0));
+	if (t->verify)
+		snap_put32(r + SNAP_UT_CA, (uint32_t)t->ca);
+	snap_put_string(e, r + SNAP_UT_NAME, t->server_name);
+}
+
+/* A PEM bundle is not a C string: it goes in by its length. */
+static void
+snap_put_ca(struct snap_enc *e, uint8_t *r, const struct route_ca *ca)
+{
+	uint32_t off = (uint32_t)e->strings_len;
+
+	if (ca->len > 0)
+		memcpy(e->buf + e->strings_off + e->strings_len, ca->pem,
+		    ca->len);
+	e->strings_len += ca->len;
+	snap_put32(r + SNAP_CA_PEM, ca->len > 0 ? off : 0);
+	snap_put32(r + SNAP_CA_PEM + 4, (uint32_t)ca->len);
+	snap_put64(r + SNAP_CA_HASH, util_hash64(ca->pem != NULL ? ca->pem :
+	    "", ca->len));
+}
+
 static size_t
 snap_align8(size_t n)
 {
@@ -748,14 +846,16 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 	*out = NULL;
 	*outlen = 0;
 	if (rt->nhosts > SNAPSHOT_MAX_HOSTS ||
-	    rt->nbackends > SNAPSHOT_MAX_BACKENDS) {
+	    rt->nbackends > SNAPSHOT_MAX_BACKENDS ||
+	    rt->ncas > SNAPSHOT_MAX_BACKENDS) {
 		snap_err(err, errlen, "route table over the snapshot limits "
 		    "(%zu hosts, %zu backends; at most %u, %u)", rt->nhosts,
 		    rt->nbackends, SNAPSHOT_MAX_HOSTS, SNAPSHOT_MAX_BACKENDS);
 		return -1;
 	}
 	if ((rt->nhosts > 0 && rt->hosts == NULL) ||
-	    (rt->nbackends > 0 && rt->backends == NULL)) {
+	    (rt->nbackends > 0 && rt->backends == NULL) ||
+	    (rt->ncas > 0 && rt->cas == NULL)) {
 		snap_err(err, errlen, "route table without its arrays");
 		return -1;
 	}
@@ -794,6 +894,8 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 	cnt[SNAP_SECT_PATHS] = npaths;
 	cnt[SNAP_SECT_BACKENDS] = rt->nbackends;
 	cnt[SNAP_SECT_ENDPOINTS] = nendpoints;
+	cnt[SNAP_SECT_UPSTREAM_TLS] = rt->nbackends;
+	cnt[SNAP_SECT_UPSTREAM_CAS] = rt->ncas;
 	cnt[SNAP_SECT_STRINGS] = strsize;	/* upper bound until written */
 	/* Strings go last so that the blob can end where they do. */
 	total = SNAP_DATA_START;
@@ -855,10 +957,15 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 	for (ep = 0, i = 0; i < rt->nbackends; i++) {
 		r = buf + off[SNAP_SECT_BACKENDS] + i * SNAP_BE_SIZE;
 		snap_put_backend(&e, r, rt, &rt->backends[i], ep);
+		snap_put_upstream_tls(&e, buf + off[SNAP_SECT_UPSTREAM_TLS] +
+		    i * SNAP_UT_SIZE, &rt->backends[i].tls);
 		for (j = 0; j < rt->backends[i].nendpoints; j++, ep++)
 			snap_put_endpoint(buf + off[SNAP_SECT_ENDPOINTS] +
 			    (size_t)ep * 24, &rt->backends[i].endpoints[j]);
 	}
+	for (i = 0; i < rt->ncas; i++)
+		snap_put_ca(&e, buf + off[SNAP_SECT_UPSTREAM_CAS] +
+		    i * SNAP_CA_SIZE, &rt->cas[i]);
 	snap_put_meta(&e, buf + off[SNAP_SECT_META], rt, anyhost);
 
 	/* Shrink to the strings actually written. */
@@ -1247,6 +1354,50 @@ snap_open_backends(const struct snapshot *s, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Backend TLS records (one per backend: the section table checked the
+ * count against the backends' in snapshot_open()) and CA bundles.
+ */
+static int
+snap_open_upstream_tls(const struct snapshot *s, char *err, size_t errlen)
+{
+	const uint8_t *r;
+	const char *name;
+	size_t namelen;
+	uint32_t i, flags, ca;
+
+	for (i = 0; i < s->ncas; i++) {
+		r = (const uint8_t *)s->cas + (size_t)i * SNAP_CA_SIZE;
+		if (!snap_ref_ok(s, r + SNAP_CA_PEM) ||
+		    snap_get32(r + SNAP_CA_PEM + 4) > SNAPSHOT_MAX_CA_SIZE) {
+			snap_err(err, errlen, "CA bundle %u: bad record", i);
+			return -1;
+		}
+	}
+	for (i = 0; i < s->nbackends; i++) {
+		r = (const uint8_t *)s->upstream_tls + (size_t)i * SNAP_UT_SIZE;
+		flags = snap_get32(r + SNAP_UT_FLAGS);
+		ca = snap_get32(r + SNAP_UT_CA);
+		if (!snap_ref_ok(s, r + SNAP_UT_NAME) ||
+		    snap_get32(r + 16) != 0 || snap_get32(r + 20) != 0 ||
+		    (flags & ~(SNAP_UT_TLS | SNAP_UT_VERIFY)) != 0 ||
+		    flags == SNAP_UT_VERIFY ||
+		    ((flags & SNAP_UT_VERIFY) ? ca >= s->ncas :
+		    ca != SNAP_UT_NONE)) {
+			snap_err(err, errlen, "backend %u: bad TLS record", i);
+			return -1;
+		}
+		name = snap_str(s, r + SNAP_UT_NAME, &namelen);
+		if ((flags == 0 && namelen != 0) || (namelen != 0 &&
+		    !snapshot_server_name_ok(name, namelen))) {
+			snap_err(err, errlen, "backend %u: bad TLS server "
+			    "name", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 snapshot_open(struct snapshot *s, const void *base, size_t len, char *err,
     size_t errlen)
@@ -1294,6 +1445,11 @@ snapshot_open(struct snapshot *s, const void *base, size_t len, char *err,
 	}
 	if (snap_open_sections(b, len, off, cnt, err, errlen) == -1)
 		return -1;
+	if (cnt[SNAP_SECT_UPSTREAM_TLS] != cnt[SNAP_SECT_BACKENDS]) {
+		snap_err(err, errlen, "%u backend TLS records for %u backends",
+		    cnt[SNAP_SECT_UPSTREAM_TLS], cnt[SNAP_SECT_BACKENDS]);
+		return -1;
+	}
 
 	s->base = b;
 	s->len = len;
@@ -1310,11 +1466,15 @@ snapshot_open(struct snapshot *s, const void *base, size_t len, char *err,
 	s->nbackends = cnt[SNAP_SECT_BACKENDS];
 	s->endpoints = b + off[SNAP_SECT_ENDPOINTS];
 	s->nendpoints = cnt[SNAP_SECT_ENDPOINTS];
+	s->upstream_tls = b + off[SNAP_SECT_UPSTREAM_TLS];
+	s->cas = b + off[SNAP_SECT_UPSTREAM_CAS];
+	s->ncas = cnt[SNAP_SECT_UPSTREAM_CAS];
 
 	if (snap_open_meta(s, b + off[SNAP_SECT_META], err, errlen) == -1 ||
 	    snap_open_hosts(s, &nindexed, err, errlen) == -1 ||
 	    snap_open_index(s, nindexed, err, errlen) == -1 ||
-	    snap_open_backends(s, err, errlen) == -1) {
+	    snap_open_backends(s, err, errlen) == -1 ||
+	    snap_open_upstream_tls(s, err, errlen) == -1) {
 		memset(s, 0, sizeof(*s));
 		return -1;
 	}
@@ -1375,6 +1535,29 @@ snapshot_endpoint(const struct snapshot *s, uint32_t idx,
 		memcpy(&sin6->sin6_addr, r + SNAP_EP_ADDR, 16);
 		out->addrlen = sizeof(*sin6);
 	}
+}
+
+void
+snapshot_upstream_tls(const struct snapshot *s, uint32_t idx,
+    struct snapshot_upstream_tls *out)
+{
+	const uint8_t *r = (const uint8_t *)s->upstream_tls +
+	    (size_t)idx * SNAP_UT_SIZE;
+	uint32_t flags = snap_get32(r + SNAP_UT_FLAGS);
+
+	out->enabled = (flags & SNAP_UT_TLS) != 0;
+	out->verify = (flags & SNAP_UT_VERIFY) != 0;
+	out->ca = out->verify ? (int32_t)snap_get32(r + SNAP_UT_CA) : -1;
+	out->server_name = snap_str(s, r + SNAP_UT_NAME, &out->server_namelen);
+}
+
+void
+snapshot_ca(const struct snapshot *s, uint32_t idx, struct snapshot_ca *out)
+{
+	const uint8_t *r = (const uint8_t *)s->cas + (size_t)idx * SNAP_CA_SIZE;
+
+	out->pem = snap_str(s, r + SNAP_CA_PEM, &out->len);
+	out->hash = snap_get64(r + SNAP_CA_HASH);
 }
 
 void

@@ -5,7 +5,8 @@
  * header (magic, format version, generation, sizes, checksum), string
  * table, host index (exact hosts hashed, wildcards by parent domain, the
  * host-less rules), per-host path rules (Exact, then Prefix longest first),
- * backends, endpoints.  The master copies it into a sealed memfd.
+ * backends, endpoints, backend TLS settings and the CA bundles they
+ * trust.  The master copies it into a sealed memfd.
  *
  * Reader (worker): snapshot_open() validates every offset, index, string
  * and the checksum before anything else looks at the blob, so lookups on an
@@ -23,12 +24,14 @@
 #include "common/routes.h"
 
 #define SNAPSHOT_MAGIC		"INGRSNP1"	/* 8 bytes, no NUL */
-#define SNAPSHOT_FORMAT_VERSION	2
+#define SNAPSHOT_FORMAT_VERSION	3
 #define SNAPSHOT_MAX_SIZE	(256u << 20)
 #define SNAPSHOT_MAX_HOSTS	(1u << 20)
 #define SNAPSHOT_MAX_PATHS	(1u << 22)
 #define SNAPSHOT_MAX_BACKENDS	(1u << 20)
 #define SNAPSHOT_MAX_ENDPOINTS	(1u << 22)
+#define SNAPSHOT_MAX_CA_SIZE	(8u << 20)	/* one PEM bundle */
+#define SNAPSHOT_MAX_SERVER_NAME 253		/* backend TLS name */
 
 /* An opened (validated) snapshot: a view into the blob. */
 struct snapshot {
@@ -49,6 +52,9 @@ struct snapshot {
 	uint32_t		 nbackends;
 	const void		*endpoints;
 	uint32_t		 nendpoints;
+	const void		*upstream_tls;	/* one record per backend */
+	const void		*cas;
+	uint32_t		 ncas;
 	int32_t			 anyhost;	/* host-less rules, -1 none */
 	int32_t			 default_backend;	/* -1 none */
 	const char		*default_source;	/* counted, never NULL */
@@ -80,6 +86,22 @@ struct snapshot_backend {
 	size_t			 hc_pathlen;
 	const char		*hc_host;	/* counted; length 0: none */
 	size_t			 hc_hostlen;
+};
+
+/* TLS toward the endpoints of a backend (struct route_upstream_tls). */
+struct snapshot_upstream_tls {
+	uint32_t		 enabled;
+	uint32_t		 verify;
+	int32_t			 ca;		/* CA bundle index; -1: none */
+	const char		*server_name;	/* counted; length 0: none */
+	size_t			 server_namelen;
+};
+
+/* A CA bundle: PEM text (possibly empty: trusts nothing) and its hash. */
+struct snapshot_ca {
+	const char		*pem;		/* counted */
+	size_t			 len;
+	uint64_t		 hash;		/* util_hash64 of the PEM */
 };
 
 struct snapshot_endpoint {
@@ -117,6 +139,18 @@ void	snapshot_backend(const struct snapshot *s, uint32_t idx,
 	    struct snapshot_backend *out);
 void	snapshot_endpoint(const struct snapshot *s, uint32_t idx,
 	    struct snapshot_endpoint *out);
+/* Backend TLS of backend <idx>, and CA bundle <idx> (below s->ncas). */
+void	snapshot_upstream_tls(const struct snapshot *s, uint32_t idx,
+	    struct snapshot_upstream_tls *out);
+void	snapshot_ca(const struct snapshot *s, uint32_t idx,
+	    struct snapshot_ca *out);
+
+/*
+ * 1 when <name> (<len> bytes) may be a backend TLS server name: 1 to
+ * SNAPSHOT_MAX_SERVER_NAME letters, digits, '-', '.' and ':' (an IPv6
+ * literal).  Shared by compile, the writer and the reader.
+ */
+int	snapshot_server_name_ok(const char *name, size_t len);
 
 /*
  * Host and path records and the host hash index, for router.c (and for

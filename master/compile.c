@@ -15,7 +15,8 @@
  *     type, backend reference), numbered in age order;
  *  3. cc_arbitrate: sort claims by key; the first of each key wins;
  *  4. cc_backends: one backend per name among winning claims, settings of
- *     its oldest user, endpoints resolved once (EndpointSlices, Endpoints,
+ *     its oldest user (TLS to it, with the CA bundles it trusts stored
+ *     once per table), endpoints resolved once (EndpointSlices, Endpoints,
  *     or for an ExternalName the addresses the caller's resolve callback
  *     has cached: compile itself never looks a name up);
  *  5. cc_report, cc_layout, cc_sort_errors: errors, then hosts, paths
@@ -34,8 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/routes.h"
+#include "common/snapshot.h"
 #include "common/util.h"
 #include "master/compile.h"
 #include "master/objects.h"
@@ -54,6 +57,10 @@
 #define ANN_HEALTH_RISE		"ingressd.io/health-rise"
 #define ANN_HEALTH_FALL		"ingressd.io/health-fall"
 #define ANN_HEALTH_EXPECT	"ingressd.io/health-expect"
+#define ANN_BACKEND_PROTOCOL	"ingressd.io/backend-protocol"
+#define ANN_BACKEND_CA_SECRET	"ingressd.io/backend-ca-secret"
+#define ANN_BACKEND_TLS_VERIFY	"ingressd.io/backend-tls-verify"
+#define ANN_BACKEND_TLS_NAME	"ingressd.io/backend-tls-server-name"
 
 /*
  * ingressd.io/load-balance values; <arg> 1: ":NAME" required (a header or
@@ -1109,6 +1116,155 @@ cc_ref(struct compile_backend_ref *r, const char *ns,
 }
 
 /*
+ * Backend TLS (ingressd.io/backend-*): the annotation <key> of the
+ * Ingress <ing>, else of its Service <svc>, as health-* do.
+ */
+static const char *
+cc_tls_annotation(const struct obj *ing, const struct obj *svc,
+    const char *key)
+{
+	const char *v;
+
+	if ((v = objects_annotation(ing, key)) != NULL)
+		return v;
+	return svc != NULL ? objects_annotation(svc, key) : NULL;
+}
+
+/*
+ * Index in the table of CA bundle <pem> (<len> bytes; <system>: the
+ * system store, loaded by the master later), added unless an equal one
+ * is there: a bundle is stored once however many backends trust it.
+ * -1 when out of memory.
+ */
+static int32_t
+cc_ca_index(struct cc *c, const unsigned char *pem, size_t len, int system)
+{
+	struct route_table *rt = &c->out->rt;
+	struct route_ca *v;
+	size_t i;
+
+	for (i = 0; i < rt->ncas; i++)
+		if (system ? rt->cas[i].system : (!rt->cas[i].system &&
+		    rt->cas[i].len == len && (len == 0 ||
+		    memcmp(rt->cas[i].pem, pem, len) == 0)))
+			return (int32_t)i;
+	if ((v = reallocarray(rt->cas, rt->ncas + 1, sizeof(*v))) == NULL)
+		return -1;
+	rt->cas = v;
+	v = &rt->cas[rt->ncas];
+	memset(v, 0, sizeof(*v));
+	v->system = system != 0;
+	if (len > 0) {
+		if ((v->pem = malloc(len)) == NULL)
+			return -1;
+		memcpy(v->pem, pem, len);
+		v->len = len;
+	}
+	return (int32_t)rt->ncas++;
+}
+
+/*
+ * TLS toward backend <be> of Service <svcname> in <ns> (<svc> NULL when
+ * missing) for its owner Ingress <at>: backend-protocol HTTPS turns it
+ * on; the name checked and sent as SNI is backend-tls-server-name, else
+ * the externalName of an ExternalName Service, else the Service's
+ * cluster DNS name "svc.ns.svc" (ingress-nginx's proxy_ssl_name is the
+ * upstream host); the chain must lead to backend-ca-secret's ca.crt, else
+ * to the system store, unless backend-tls-verify is "off" (reported).
+ * A missing or empty CA Secret trusts nothing: the backend fails closed.
+ * -1 only when out of memory.
+ */
+static int
+cc_backend_tls(struct cc *c, size_t at, const char *ns, const char *svcname,
+    struct route_backend *be)
+{
+	const struct obj *ing = c->ings[at].o, *svc, *sec;
+	struct route_upstream_tls *t = &be->tls;
+	const char *v, *slash, *secns, *secname;
+	char nsbuf[254];
+	int r;
+
+	svc = store_get(c->st, OBJ_SERVICE, ns, svcname);
+	v = cc_tls_annotation(ing, svc, ANN_BACKEND_PROTOCOL);
+	if (v == NULL || strcasecmp(v, "HTTP") == 0)
+		return 0;
+	if (strcasecmp(v, "HTTPS") != 0)
+		return cc_error(c, at, "backend %s: annotation %s: \"%s\" is "
+		    "not HTTP or HTTPS; HTTP applies", be->name,
+		    ANN_BACKEND_PROTOCOL, v);
+	t->enabled = 1;
+	t->verify = 1;
+	t->ca = -1;
+
+	if ((v = cc_tls_annotation(ing, svc, ANN_BACKEND_TLS_NAME)) != NULL &&
+	    !snapshot_server_name_ok(v, strlen(v))) {
+		if (cc_error(c, at, "backend %s: annotation %s: \"%s\" is not "
+		    "a host name; the default applies", be->name,
+		    ANN_BACKEND_TLS_NAME, v) == -1)
+			return -1;
+		v = NULL;
+	}
+	if (v != NULL)
+		r = (t->server_name = strdup(v)) == NULL ? -1 : 0;
+	else if (svc != NULL && cc_strcmp0(svc->u.service.type,
+	    "ExternalName") == 0 && svc->u.service.external_name != NULL &&
+	    snapshot_server_name_ok(svc->u.service.external_name,
+	    strlen(svc->u.service.external_name)))
+		r = (t->server_name = strdup(svc->u.service.external_name)) ==
+		    NULL ? -1 : 0;
+	else
+		r = asprintf(&t->server_name, "%s.%s.svc", svcname, ns);
+	if (r == -1) {
+		t->server_name = NULL;
+		return -1;
+	}
+	if (!snapshot_server_name_ok(t->server_name,
+	    strlen(t->server_name))) {
+		free(t->server_name);	/* over 253 bytes: no name */
+		t->server_name = NULL;
+	}
+
+	if ((v = cc_tls_annotation(ing, svc, ANN_BACKEND_TLS_VERIFY)) != NULL &&
+	    (strcmp(v, "off") == 0 || strcmp(v, "false") == 0)) {
+		t->verify = 0;
+		return cc_error(c, at, "backend %s: TLS certificate "
+		    "verification is off (%s)", be->name,
+		    ANN_BACKEND_TLS_VERIFY);
+	}
+	if (v != NULL && strcmp(v, "on") != 0 && strcmp(v, "true") != 0 &&
+	    cc_error(c, at, "backend %s: annotation %s: \"%s\" is not on or "
+	    "off; verification stays on", be->name, ANN_BACKEND_TLS_VERIFY,
+	    v) == -1)
+		return -1;
+	if ((v = cc_tls_annotation(ing, svc, ANN_BACKEND_CA_SECRET)) == NULL) {
+		t->ca = cc_ca_index(c, NULL, 0, 1);
+		return t->ca == -1 ? -1 : 0;
+	}
+	/* [namespace/]name; the namespace defaults to the Ingress's. */
+	secns = ns;
+	secname = v;
+	if ((slash = strchr(v, '/')) != NULL &&
+	    (size_t)(slash - v) < sizeof(nsbuf)) {
+		memcpy(nsbuf, v, (size_t)(slash - v));
+		nsbuf[slash - v] = '\0';
+		secns = nsbuf;
+		secname = slash + 1;
+	}
+	sec = store_get(c->st, OBJ_SECRET, secns, secname);
+	if (sec == NULL || sec->u.secret.ca_crt_len == 0) {
+		if (cc_error(c, at, "backend %s: annotation %s: Secret %s/%s "
+		    "%s; no certificate is trusted", be->name,
+		    ANN_BACKEND_CA_SECRET, secns, secname, sec == NULL ?
+		    "not found" : "has no ca.crt") == -1)
+			return -1;
+		t->ca = cc_ca_index(c, NULL, 0, 0);
+	} else
+		t->ca = cc_ca_index(c, sec->u.secret.ca_crt,
+		    sec->u.secret.ca_crt_len, 0);
+	return t->ca == -1 ? -1 : 0;
+}
+
+/*
  * Pass 4: one backend per name used by a winning claim, in name order.
  * Its oldest user's settings apply; others that differ are flagged.
  */
@@ -1170,6 +1326,10 @@ cc_backends(struct cc *c)
 			    cl->ref) == -1 ||
 			    cc_resolve(c, oi->o->meta.namespace, cl->ref, be,
 			    &c->reasons[nb]) == -1)
+			if (cc_resolve(c, oi->o->meta.namespace, cl->ref, be,
+			    &c->reasons[nb]) == -1 ||
+			    cc_backend_tls(c, owner->ing,
+			    oi->o->meta.namespace, cl->ref->service, be) == -1)
 				goto done;
 			c->owners[nb] = owner->ing;
 			nb++;

@@ -49,6 +49,7 @@
 #include "common/routes.h"
 #include "common/snapshot.h"
 #include "common/util.h"
+#include "master/backend_ca.h"
 #include "master/compile.h"
 #include "master/control.h"
 #include "master/healthtab.h"
@@ -423,6 +424,10 @@ master_publish_table(struct compile_result *res)
 		log_warnx("%s (%s): %s", res->errors[i].object,
 		    res->errors[i].origin != NULL ? res->errors[i].origin :
 		    "-", res->errors[i].reason);
+	/* Once per table: the entry stays filled for incremental updates. */
+	if (backend_ca_fill_system(&res->rt, err, sizeof(err)) == -1)
+		log_warnx("backend TLS: system CA bundle %s; backends that "
+		    "trust it fail", err);
 	if (snapshot_encode(&res->rt, m.generation + 1, &blob, &len, err,
 	    sizeof(err)) == -1) {
 		log_warnx("snapshot: %s; keeping generation %llu", err,

@@ -1329,7 +1329,9 @@ obj_secret(struct oj *j, struct json_object *doc, struct obj *o)
 	if (obj_secret_key(j, doc, "tls.crt", &s->tls_crt,
 	    &s->tls_crt_len) == -1 ||
 	    obj_secret_key(j, doc, "tls.key", &s->tls_key,
-	    &s->tls_key_len) == -1)
+	    &s->tls_key_len) == -1 ||
+	    obj_secret_key(j, doc, "ca.crt", &s->ca_crt,
+	    &s->ca_crt_len) == -1)
 		return -1;
 	return 0;
 }
@@ -1510,6 +1512,7 @@ objects_free(struct obj *o)
 		free(o->u.secret.type);
 		free(o->u.secret.tls_crt);
 		free(o->u.secret.tls_key);
+		free(o->u.secret.ca_crt);
 		break;
 	default:
 		break;

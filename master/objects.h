@@ -144,6 +144,8 @@ struct obj_secret {
 	size_t		 tls_crt_len;
 	unsigned char	*tls_key;
 	size_t		 tls_key_len;
+	unsigned char	*ca_crt;	/* backend TLS trust (backend_ca.c) */
+	size_t		 ca_crt_len;
 };
 
 struct obj {

@@ -6,7 +6,9 @@
  * its socket, one ev_io and one ev_timer: the timer waits for the next
  * probe, then bounds the probe itself (the probe timeout).  Probes never
  * block and never touch the request path; the proxy only asks
- * health_is_down().  Allocates when a snapshot arrives, never per probe.
+ * health_is_down().  Allocates when a snapshot arrives, never per probe
+ * (but OpenSSL does, for a probe of a backend spoken to over TLS: the
+ * probe does the handshake, verified as for requests, then its HTTP).
  */
 #include "config.h"
 
@@ -30,6 +32,7 @@
 #include "common/util.h"
 #include "worker/health.h"
 #include "worker/upstream.h"
+#include "worker/upstream_tls.h"
 
 #define HEALTH_BUFSIZE		2048	/* a status line and some headers */
 #define HEALTH_JITTER		0.05	/* next probe in interval +-5% */
@@ -61,6 +64,9 @@ struct health_probe {
 	struct hc_machine	 m;
 	int			 fd;		/* -1 between probes */
 	int			 connecting;
+	struct upstream_tls_conf *tls;		/* NULL: plain TCP */
+	struct upstream_io	 uio;
+	int			 handshaking;
 	size_t			 sent;
 	size_t			 len;		/* bytes in buf */
 	ev_tstamp		 started;
@@ -416,7 +422,7 @@ health_close(struct health_probe *p)
 	if (p->fd == -1)
 		return;
 	ev_io_stop(h.loop, &p->io);
-	close(p->fd);
+	upstream_io_close(&p->uio, p->fd);
 	p->fd = -1;
 }
 
@@ -453,9 +459,33 @@ health_start(struct health_probe *p)
 		return;
 	}
 	p->connecting = inprogress;
+	p->handshaking = 0;
+	if (p->tls != NULL) {
+		if (upstream_tls_start_conf(&p->uio, p->fd, p->tls,
+		    (struct sockaddr *)&p->target) == -1) {
+			close(p->fd);
+			p->fd = -1;
+			health_finish(p, HC_SOCKET, ENOMEM);
+			return;
+		}
+		/* A failed probe is the transition's news, not a warning. */
+		p->uio.quiet = 1;
+		p->handshaking = 1;
+	}
 	ev_io_set(&p->io, p->fd, EV_WRITE);
 	ev_io_start(h.loop, &p->io);
 	health_schedule(p, p->timeout_ms / 1000.0);
+}
+
+/* Watches the probe's socket for <events> (TLS may wait either way). */
+static void
+health_watch(struct health_probe *p, int events)
+{
+	if (p->io.events == events && ev_is_active(&p->io))
+		return;
+	ev_io_stop(h.loop, &p->io);
+	ev_io_set(&p->io, p->fd, events);
+	ev_io_start(h.loop, &p->io);
 }
 
 /* Reads what the backend answers; finishes the probe once it can. */
@@ -467,11 +497,15 @@ health_read(struct health_probe *p)
 	int r, st;
 
 	for (;;) {
-		n = recv(p->fd, p->buf + p->len, sizeof(p->buf) - p->len, 0);
+		n = upstream_io_recv(&p->uio, p->fd, p->buf + p->len,
+		    sizeof(p->buf) - p->len);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			health_watch(p, p->uio.want_write ? EV_WRITE :
+			    EV_READ);
 			return;
+		}
 		if (n == -1) {
 			health_finish(p, HC_CLOSED, (uint32_t)errno);
 			return;
@@ -514,6 +548,7 @@ health_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct health_probe *p = (struct health_probe *)(void *)
 	    ((char *)w - offsetof(struct health_probe, io));
+	struct iovec iov;
 	ssize_t n;
 
 	if (p->connecting) {
@@ -523,25 +558,42 @@ health_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		p->connecting = 0;
 	}
+	if (p->handshaking) {
+		switch (upstream_tls_handshake(&p->uio)) {
+		case UPSTREAM_TLS_HS_AGAIN:
+			health_watch(p, p->uio.want_read ? EV_READ : EV_WRITE);
+			return;
+		case UPSTREAM_TLS_HS_FAILED:
+			health_finish(p, HC_TLS, p->uio.verify_error);
+			return;
+		default:
+			p->handshaking = 0;
+			break;
+		}
+	}
+	/* Over TLS, a tcp probe succeeds once the handshake did. */
 	if (p->mode == ROUTE_HEALTH_TCP) {
 		health_finish(p, HC_OK, 0);
 		return;
 	}
 	if (p->sent < p->reqlen) {
-		n = send(p->fd, p->req + p->sent, p->reqlen - p->sent,
-		    MSG_NOSIGNAL);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		iov.iov_base = p->req + p->sent;
+		iov.iov_len = p->reqlen - p->sent;
+		n = upstream_io_sendv(&p->uio, p->fd, &iov, 1);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+			health_watch(p, p->uio.want_read ? EV_READ : EV_WRITE);
 			return;
+		}
 		if (n == -1) {
 			health_finish(p, HC_CLOSED, (uint32_t)errno);
 			return;
 		}
 		p->sent += (size_t)n;
-		if (p->sent < p->reqlen)
+		if (p->sent < p->reqlen) {
+			health_watch(p, EV_WRITE);
 			return;
-		ev_io_stop(loop, &p->io);
-		ev_io_set(&p->io, p->fd, EV_READ);
-		ev_io_start(loop, &p->io);
+		}
+		health_watch(p, EV_READ);
 		return;
 	}
 	health_read(p);
@@ -566,6 +618,7 @@ health_probe_free(struct health_probe *p)
 		return;
 	health_close(p);
 	ev_timer_stop(h.loop, &p->timer);
+	upstream_tls_conf_free(p->tls);
 	free(p->req);
 	free(p);
 }
@@ -573,9 +626,10 @@ health_probe_free(struct health_probe *p)
 /* 1 when <p> probes endpoint <ep> of <b> exactly as asked. */
 static int
 health_probe_same(const struct health_probe *p,
-    const struct snapshot_backend *b, const char *req)
+    const struct snapshot_backend *b, const char *req,
+    const struct upstream_tls_conf *tls)
 {
-	return p->mode == b->hc_mode && p->port == b->hc_port &&
+	return upstream_tls_conf_same(p->tls, tls) && p->mode == b->hc_mode && p->port == b->hc_port &&
 	    p->interval_ms == b->hc_interval_ms &&
 	    p->timeout_ms == b->hc_timeout_ms && p->rise == b->hc_rise &&
 	    p->fall == b->hc_fall && p->expect_lo == b->hc_expect_lo &&
@@ -621,6 +675,7 @@ health_update(const struct snapshot *s)
 	struct sockaddr_in6 *sin6;
 	size_t n = 0, i, j, *seen = NULL, mask = 0;
 	uint32_t bi, ei;
+	struct upstream_tls_conf *tls;
 	char *req;
 	int nomem;
 
@@ -656,16 +711,26 @@ health_update(const struct snapshot *s)
 			req = health_request(&b, &ep, &nomem);
 			if (nomem)
 				goto nomem;
+			tls = NULL;
+			if (upstream_tls_key(s, bi) != 0 &&
+			    (tls = upstream_tls_conf_new(s, bi)) == NULL) {
+				free(req);
+				goto nomem;
+			}
 			old = health_probe_find(&k);
-			if (old != NULL && health_probe_same(old, &b, req)) {
+			if (old != NULL && health_probe_same(old, &b, req,
+			    tls)) {
+				upstream_tls_conf_free(tls);
 				free(req);
 				nv[n++] = old;
 				continue;
 			}
 			if ((p = calloc(1, sizeof(*p))) == NULL) {
+				upstream_tls_conf_free(tls);
 				free(req);
 				goto nomem;
 			}
+			p->tls = tls;
 			p->key = k;
 			p->fd = -1;
 			memcpy(&p->ep, &ep.addr, sizeof(p->ep));

@@ -64,6 +64,7 @@
 #include "worker/proxy_head.h"
 #include "worker/router.h"
 #include "worker/upstream.h"
+#include "worker/upstream_tls.h"
 #include "worker/worker.h"
 #ifdef INGRESSD_TEST_HOOKS
 #include "worker/testhook.h"
@@ -143,6 +144,7 @@ struct proxy_conn {
 	struct ev_loop		*loop;
 	int			 fd;
 	int			 ufd;		/* upstream, -1 none */
+	struct upstream_io	 uio;		/* plain or TLS on ufd */
 	enum listener_kind	 kind;
 	ev_io			 rd;
 	ev_io			 wr;
@@ -198,7 +200,7 @@ struct proxy_conn {
 	unsigned		 client_eof:1;
 	unsigned		 cw_blocked:1;	/* client write would block */
 	unsigned		 uw_blocked:1;	/* upstream write would block */
-	unsigned		 up_connecting:1;
+	unsigned		 up_connecting:1;	/* TCP, then TLS */
 	unsigned		 up_reused:1;	/* came from the pool */
 	unsigned		 up_keep:1;	/* response allows reuse */
 	unsigned		 up_eof:1;
@@ -472,7 +474,7 @@ proxy_upstream_close(struct proxy_conn *c)
 		return;
 	ev_io_stop(c->loop, &c->urd);
 	ev_io_stop(c->loop, &c->uwr);
-	close(c->ufd);
+	upstream_io_close(&c->uio, c->ufd);
 	c->ufd = -1;
 	c->up_connecting = 0;
 	c->uw_blocked = 0;
@@ -730,6 +732,29 @@ proxy_replay_release(struct proxy_conn *c, int lost)
 }
 
 /*
+ * A fresh connection <fd> (connect pending when <inprogress>) to endpoint
+ * <ep> of the request's backend.  TLS starts when the backend asks for
+ * it, and its handshake is part of connecting: the connect timeout and
+ * the connect-failure handling cover it.  0, or -1 with <fd> closed.
+ */
+static int
+proxy_up_fresh(struct proxy_conn *c, int fd, int inprogress,
+    const struct snapshot_endpoint *ep)
+{
+	c->up_reused = 0;
+	c->up_connecting = inprogress;
+	if (upstream_tls_key(&c->ws->snap, c->backend) == 0)
+		return 0;
+	if (upstream_tls_start(&c->uio, fd, &c->ws->snap, c->backend,
+	    (const struct sockaddr *)&ep->addr) == -1) {
+		close(fd);
+		return -1;
+	}
+	c->up_connecting = 1;
+	return 0;
+}
+
+/*
  * The upstream connection failed (<status> 502 or 504 for what the client
  * would see).  A failed connect moves on to the next endpoint; a pooled
  * connection that died before answering is retried once fresh; else a
@@ -763,13 +788,11 @@ proxy_up_fail(struct proxy_conn *c, int status, int connecting)
 		    c->pick.index, &ep);
 		fd = upstream_connect((struct sockaddr *)&ep.addr, ep.addrlen,
 		    &inprogress);
-		if (fd != -1) {
+		if (fd != -1 && proxy_up_fresh(c, fd, inprogress, &ep) == 0) {
 			/* The kept body bytes go again. */
 			c->cin_kept = 0;
 			c->req_body_sent = 0;
 			c->ufd = fd;
-			c->up_reused = 0;
-			c->up_connecting = inprogress;
 			c->uw_blocked = 0;
 			c->hsent = 0;
 			c->head_sent = 0;
@@ -891,7 +914,8 @@ proxy_upstream_start(struct proxy_conn *c)
 		snapshot_endpoint(&c->ws->snap, b.first_endpoint +
 		    c->pick.index, &ep);
 		fd = upstream_pool_get(c->loop, (struct sockaddr *)&ep.addr,
-		    ep.addrlen);
+		    ep.addrlen, upstream_tls_key(&c->ws->snap, c->backend),
+		    &c->uio);
 		if (fd != -1) {
 			c->up_reused = 1;
 			c->up_connecting = 0;
@@ -899,11 +923,8 @@ proxy_upstream_start(struct proxy_conn *c)
 		}
 		fd = upstream_connect((struct sockaddr *)&ep.addr, ep.addrlen,
 		    &inprogress);
-		if (fd != -1) {
-			c->up_reused = 0;
-			c->up_connecting = inprogress;
+		if (fd != -1 && proxy_up_fresh(c, fd, inprogress, &ep) == 0)
 			break;
-		}
 		c->fail_status = 502;
 		metrics_connect_error(&c->ws->snap, c->backend, c->pick.index);
 		proxy_passive(c, 0);
@@ -1478,7 +1499,7 @@ proxy_request_finish(struct proxy_conn *c)
 
 	if (c->ufd != -1 && c->pstate == PS_DONE && c->up_keep &&
 	    !c->up_eof && !c->up_nowrite && c->rstate == RS_DONE &&
-	    BUF_LEN(c->uin) == 0 &&
+	    BUF_LEN(c->uin) == 0 && !upstream_io_pending(&c->uio) &&
 	    c->resp_body != HTTP_BODY_UNTIL_CLOSE && c->ws != NULL &&
 	    !worker_draining()) {
 		snapshot_backend(&c->ws->snap, c->backend, &b);
@@ -1487,9 +1508,11 @@ proxy_request_finish(struct proxy_conn *c)
 		ev_io_stop(c->loop, &c->urd);
 		ev_io_stop(c->loop, &c->uwr);
 		upstream_pool_put(c->loop, (struct sockaddr *)&ep.addr,
-		    ep.addrlen, c->ufd, s->upstream_keepalive,
+		    ep.addrlen, upstream_tls_key(&c->ws->snap, c->backend),
+		    c->ufd, &c->uio, s->upstream_keepalive,
 		    proxy_ms(s->upstream_idle_timeout_ms, PROXY_DEF_UPIDLE_MS));
 		c->ufd = -1;
+		memset(&c->uio, 0, sizeof(c->uio));	/* the pool's now */
 	}
 	proxy_request_end(c);
 	if (c->close_after || worker_draining() ||
@@ -1640,7 +1663,6 @@ static int
 proxy_up_write(struct proxy_conn *c)
 {
 	struct iovec iov[2];
-	struct msghdr msg;
 	size_t hl = 0;
 	ssize_t n;
 	int niov = 0;
@@ -1658,11 +1680,8 @@ proxy_up_write(struct proxy_conn *c)
 	}
 	if (niov == 0)
 		return 0;
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = iov;
-	msg.msg_iovlen = niov;
 	do {
-		n = sendmsg(c->ufd, &msg, MSG_NOSIGNAL);
+		n = upstream_io_sendv(&c->uio, c->ufd, iov, niov);
 	} while (n == -1 && errno == EINTR);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -1900,9 +1919,14 @@ proxy_watch(struct proxy_conn *c)
 				c->t_up = ev_now(loop);
 				ev_io_start(loop, &c->urd);
 			}
-		} else
+		} else if (c->uio.want_read)	/* TLS: handshake, write */
+			ev_io_start(loop, &c->urd);
+		else
 			ev_io_stop(loop, &c->urd);
-		if (c->up_connecting || (c->uw_blocked && proxy_up_pending(c)))
+		/* A TLS operation waiting to read needs no writability. */
+		if ((c->up_connecting && !c->uio.want_read) ||
+		    c->uio.want_write || (c->uw_blocked &&
+		    proxy_up_pending(c) && !c->uio.want_read))
 			ev_io_start(loop, &c->uwr);
 		else {
 			c->uw_blocked = 0;
@@ -1996,10 +2020,9 @@ proxy_client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
  * response, so the client connection is aborted.
  */
 static void
-proxy_up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+proxy_up_read(struct proxy_conn *c)
 {
-	struct proxy_conn *c = (struct proxy_conn *)
-	    ((char *)w - offsetof(struct proxy_conn, urd));
+	struct ev_loop *loop = c->loop;
 	ssize_t n;
 
 	if (c->uin == NULL && (c->uin = proxy_buf_get(PROXY_BUF_SIZE)) ==
@@ -2012,10 +2035,13 @@ proxy_up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_stop(loop, &c->urd);
 		return;
 	}
-	n = recv(c->ufd, c->uin->data + c->uin->end,
-	    c->uin->cap - c->uin->end, 0);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+	n = upstream_io_recv(&c->uio, c->ufd, c->uin->data + c->uin->end,
+	    c->uin->cap - c->uin->end);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		if (c->uio.want_write)
+			proxy_watch(c);		/* TLS: it must write first */
 		return;
+	}
 	if (n <= 0) {
 		if (c->pstate == PS_WAIT) {
 			if (proxy_up_fail(c, 502, 0) == -1)
@@ -2041,6 +2067,60 @@ proxy_up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	proxy_pump(c);
 }
 
+/*
+ * The connection being opened made progress: the TCP connect may have
+ * completed (<tcp>: ask the socket), or the TLS handshake may go on.  A
+ * failure of either is a connect error (next endpoint, or 502).
+ */
+static void
+proxy_up_connect_step(struct proxy_conn *c, int tcp)
+{
+	if (tcp && upstream_connect_result(c->ufd) == -1)
+		goto fail;
+	if (c->uio.ssl != NULL) {
+		switch (upstream_tls_handshake(&c->uio)) {
+		case UPSTREAM_TLS_HS_AGAIN:
+			proxy_watch(c);
+			return;
+		case UPSTREAM_TLS_HS_FAILED:
+			goto fail;
+		default:
+			break;
+		}
+	}
+	c->up_connecting = 0;
+	c->t_up = ev_now(c->loop);
+	c->uw_blocked = 0;
+	proxy_pump(c);
+	return;
+ fail:
+	if (proxy_up_fail(c, 502, 1) == -1)
+		return;
+	proxy_pump(c);
+}
+
+static void
+proxy_up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct proxy_conn *c = (struct proxy_conn *)
+	    ((char *)w - offsetof(struct proxy_conn, urd));
+
+	if (c->up_connecting) {
+		proxy_up_connect_step(c, 0);
+		return;
+	}
+	if (c->uio.want_read) {
+		/* A TLS write waited for this: let it go again. */
+		c->uio.want_read = 0;
+		c->uw_blocked = 0;
+		if (!proxy_want_up_read(c)) {
+			proxy_pump(c);
+			return;
+		}
+	}
+	proxy_up_read(c);
+}
+
 /* Upstream writable: a pending connect finished, or resume writing. */
 static void
 proxy_up_write_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -2049,14 +2129,14 @@ proxy_up_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	    ((char *)w - offsetof(struct proxy_conn, uwr));
 
 	if (c->up_connecting) {
-		if (upstream_connect_result(c->ufd) == -1) {
-			if (proxy_up_fail(c, 502, 1) == -1)
-				return;
-			proxy_pump(c);
-			return;
-		}
-		c->up_connecting = 0;
-		c->t_up = ev_now(loop);
+		proxy_up_connect_step(c, 1);
+		return;
+	}
+	if (c->uio.want_write) {
+		/* A TLS read waited for this. */
+		c->uio.want_write = 0;
+		proxy_up_read(c);
+		return;
 	}
 	c->uw_blocked = 0;
 	proxy_pump(c);

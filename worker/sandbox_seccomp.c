@@ -36,8 +36,8 @@
 /* Allowed without looking at the arguments. */
 static const char *const sandbox_allow[] = {
 	/* client and upstream I/O: proxy.c, listener.c, ipc.c */
-	"read",			/* client/upstream sockets, libev eventfd */
-	"write",		/* sockets, stderr, access log, libev wakeup */
+	"read",			/* sockets, libev eventfd, OpenSSL's BIO */
+	"write",		/* sockets, stderr, access log, libev, OpenSSL */
 	"readv",		/* proxy.c body streaming */
 	"writev",		/* proxy.c head + body in one call */
 	"recvfrom",		/* recv(): proxy.c, upstream.c */
@@ -88,7 +88,7 @@ static const char *const sandbox_allow[] = {
 	"time",			/* time(3) */
 	"clock_nanosleep",	/* libev ev_sleep */
 	"nanosleep",		/* libev ev_sleep */
-	"getrandom",		/* balancer.c, malloc arena randomisation */
+	"getrandom",		/* balancer.c, malloc, OpenSSL DRBG reseed */
 	"getpid",		/* log.c line prefix, abort() */
 	"gettid",		/* abort() */
 	"futex",		/* libc internal locks (stdio, malloc) */

@@ -35,6 +35,7 @@ struct upstream_key {
 	uint16_t	 port;		/* network order */
 	uint32_t	 scope;
 	uint8_t		 addr[16];
+	uint64_t	 tls;		/* upstream_tls_key(), 0: plain */
 };
 
 struct upstream_idle;
@@ -51,6 +52,7 @@ struct upstream_idle {
 	TAILQ_ENTRY(upstream_idle)	 entry;
 	struct upstream_pool		*pool;
 	int				 fd;
+	struct upstream_io		 uio;	/* TLS session state */
 	ev_io				 io;	/* EOF or stray bytes */
 	ev_timer			 timer;	/* idle timeout */
 };
@@ -178,9 +180,13 @@ upstream_pool_gc(void)
 /* Unlinks <u> from its pool, stops its watchers, recycles the record.
  * Returns its fd, which the caller now owns. */
 static int
-upstream_idle_take(struct ev_loop *loop, struct upstream_idle *u)
+upstream_idle_take(struct ev_loop *loop, struct upstream_idle *u,
+    struct upstream_io *io)
 {
 	int fd = u->fd;
+
+	*io = u->uio;
+	memset(&u->uio, 0, sizeof(u->uio));
 
 	ev_io_stop(loop, &u->io);
 	ev_timer_stop(loop, &u->timer);
@@ -194,14 +200,28 @@ upstream_idle_take(struct ev_loop *loop, struct upstream_idle *u)
 	return fd;
 }
 
+/* Takes <u> out and closes it, TLS state and all; <uio> is scratch. */
+static void
+upstream_idle_close(struct ev_loop *loop, struct upstream_idle *u,
+    struct upstream_io *uio)
+{
+	int fd = upstream_idle_take(loop, u, uio);
+
+	upstream_io_close(uio, fd);
+}
+
 static void
 upstream_idle_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct upstream_idle *u = (struct upstream_idle *)
 	    ((char *)w - offsetof(struct upstream_idle, io));
+	struct upstream_io uio;
 
-	/* An idle backend connection has nothing to say: EOF or junk. */
-	close(upstream_idle_take(loop, u));
+	/* An idle backend connection has nothing to say: EOF or junk.
+	 * Over TLS a late session ticket is no data, and keeps it. */
+	if (upstream_io_idle_ok(&u->uio, u->fd))
+		return;
+	upstream_idle_close(loop, u, &uio);
 }
 
 static void
@@ -209,13 +229,14 @@ upstream_idle_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct upstream_idle *u = (struct upstream_idle *)
 	    ((char *)w - offsetof(struct upstream_idle, timer));
+	struct upstream_io uio;
 
-	close(upstream_idle_take(loop, u));
+	upstream_idle_close(loop, u, &uio);
 }
 
 int
 upstream_pool_get(struct ev_loop *loop, const struct sockaddr *sa,
-    socklen_t salen)
+    socklen_t salen, uint64_t tlskey, struct upstream_io *io)
 {
 	struct upstream_key k;
 	struct upstream_pool *p;
@@ -223,35 +244,41 @@ upstream_pool_get(struct ev_loop *loop, const struct sockaddr *sa,
 
 	if (upstream_nidle == 0 || upstream_key_make(sa, salen, &k) == -1)
 		return -1;
+	k.tls = tlskey;
 	if ((p = upstream_pool_find(&k, 0)) == NULL ||
 	    (u = TAILQ_FIRST(&p->idle)) == NULL)
 		return -1;
-	return upstream_idle_take(loop, u);
+	return upstream_idle_take(loop, u, io);
 }
 
 void
 upstream_pool_put(struct ev_loop *loop, const struct sockaddr *sa,
-    socklen_t salen, int fd, uint32_t max_idle, uint32_t idle_timeout_ms)
+    socklen_t salen, uint64_t tlskey, int fd, const struct upstream_io *io,
+    uint32_t max_idle, uint32_t idle_timeout_ms)
 {
 	struct upstream_key k;
 	struct upstream_pool *p;
 	struct upstream_idle *u;
+	struct upstream_io uio;
 
 	if (max_idle == 0 || idle_timeout_ms == 0 ||
 	    upstream_key_make(sa, salen, &k) == -1)
 		goto bad;
+	k.tls = tlskey;
 	if (upstream_npools > UPSTREAM_POOLS_GC)
 		upstream_pool_gc();
 	if ((p = upstream_pool_find(&k, 1)) == NULL)
 		goto bad;
 	while (p->nidle >= max_idle)
-		close(upstream_idle_take(loop, TAILQ_LAST(&p->idle,
-		    upstream_idle_head)));
+		upstream_idle_close(loop, TAILQ_LAST(&p->idle,
+		    upstream_idle_head), &uio);
 	if ((u = upstream_free) != NULL)
 		upstream_free = u->entry.tqe_next;
 	else if ((u = calloc(1, sizeof(*u))) == NULL)
 		goto bad;
 	u->fd = fd;
+	u->uio = *io;
+	u->uio.want_read = u->uio.want_write = 0;
 	u->pool = p;
 	/*
 	 * The fd stayed open and registered with the loop while the proxy
@@ -270,20 +297,22 @@ upstream_pool_put(struct ev_loop *loop, const struct sockaddr *sa,
 	upstream_nidle++;
 	return;
 bad:
-	close(fd);
+	uio = *io;
+	upstream_io_close(&uio, fd);
 }
 
 void
 upstream_pool_close_all(struct ev_loop *loop)
 {
 	struct upstream_pool *p;
+	struct upstream_io uio;
 	size_t i;
 
 	for (i = 0; i < UPSTREAM_BUCKETS; i++)
 		SLIST_FOREACH(p, &upstream_buckets[i], next)
 			while (!TAILQ_EMPTY(&p->idle))
-				close(upstream_idle_take(loop,
-				    TAILQ_FIRST(&p->idle)));
+				upstream_idle_close(loop,
+				    TAILQ_FIRST(&p->idle), &uio);
 }
 
 size_t

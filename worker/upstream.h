@@ -2,8 +2,11 @@
  * upstream: connections from a worker to backend endpoints: non-blocking
  * connect, and the per-endpoint pool of idle keep-alive connections.
  *
- * Pools are keyed by endpoint address (family, address, port), not by
- * snapshot index, so idle connections survive snapshot swaps.  An idle
+ * Pools are keyed by endpoint address (family, address, port) and TLS
+ * identity (upstream_tls_key(): 0 for plain TCP), not by snapshot index,
+ * so idle connections survive snapshot swaps and a TLS connection only
+ * serves a backend with the same trust and server name.  A TLS
+ * connection keeps its session state (struct upstream_io) in the pool.  An idle
  * connection is watched for reading: EOF or any stray byte means the
  * backend closed it or broke the protocol, and it is discarded at once.
  * Each idle connection is closed after its idle timeout; a full pool
@@ -19,6 +22,8 @@
 
 #include <ev.h>
 
+#include "worker/upstream_tls.h"
+
 /*
  * Opens a non-blocking, close-on-exec TCP socket with TCP_NODELAY and
  * connects it to <sa>.  Returns the fd with *<inprogress> 1 while the
@@ -32,22 +37,25 @@ int	upstream_connect(const struct sockaddr *sa, socklen_t salen,
 int	upstream_connect_result(int fd);
 
 /*
- * Takes the most recently used idle connection to <sa> out of its pool.
- * Returns its fd (now the caller's), or -1 when the pool is empty.
+ * Takes the most recently used idle connection to <sa> with TLS identity
+ * <tlskey> out of its pool.  Returns its fd and fills *<io> (both now the
+ * caller's), or -1 when the pool is empty.
  */
 int	upstream_pool_get(struct ev_loop *loop, const struct sockaddr *sa,
-	    socklen_t salen);
+	    socklen_t salen, uint64_t tlskey, struct upstream_io *io);
 
 /*
- * Gives the idle keep-alive connection <fd> to the pool of <sa>, to be
- * closed after <idle_timeout_ms>.  <fd> must have stayed open since the
+ * Gives the idle keep-alive connection <fd> with its I/O state <io> (TLS
+ * identity <tlskey>) to the pool of <sa>, to be closed after
+ * <idle_timeout_ms>.  <fd> must have stayed open since the
  * loop last watched it (it is re-watched without a new-fd check).  At
  * most <max_idle> stay per endpoint
- * (0: the fd is closed at once).  The pool owns <fd> afterwards, also on
- * failure (it is closed then).
+ * (0: the fd is closed at once).  The pool owns <fd> and <io>'s state
+ * afterwards, also on failure (they are closed then).
  */
 void	upstream_pool_put(struct ev_loop *loop, const struct sockaddr *sa,
-	    socklen_t salen, int fd, uint32_t max_idle,
+	    socklen_t salen, uint64_t tlskey, int fd,
+	    const struct upstream_io *io, uint32_t max_idle,
 	    uint32_t idle_timeout_ms);
 
 /* Closes every idle pooled connection (drain, exit). */

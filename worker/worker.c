@@ -43,6 +43,7 @@
 #include "worker/proxy.h"
 #include "worker/sandbox.h"
 #include "worker/metrics.h"
+#include "worker/upstream_tls.h"
 #include "worker/worker.h"
 
 #define WORKER_MAX_LISTEN	8
@@ -286,6 +287,10 @@ worker_main(int argc, char **argv)
 	ipc_put_u32(&wr, (uint32_t)getpid());
 	if (ipc_send(w.ipc, IPC_HELLO, 0, wr.buf, wr.len, -1) == -1)
 		fatal("send HELLO");
+
+	/* OpenSSL reads its configuration now: the sandbox has no files. */
+	if (upstream_tls_init(err, sizeof(err)) == -1)
+		fatalx("backend TLS: %s", err);
 
 	/* Everything is open: from here on, no filesystem, no privileges. */
 	if (sandbox_enter(user, mode, err, sizeof(err)) == -1)

@@ -69,6 +69,8 @@ fuzz_walk(const struct snapshot *s, const uint8_t *data, size_t size)
 	struct snapshot_endpoint se;
 	struct snapshot_host sh;
 	struct snapshot_path sp;
+	struct snapshot_upstream_tls ut;
+	struct snapshot_ca ca;
 	char host[300], path[300];
 	size_t hl, pl, cut;
 	uint32_t i, j;
@@ -87,6 +89,21 @@ fuzz_walk(const struct snapshot *s, const uint8_t *data, size_t size)
 	}
 	for (i = 0; i < s->nendpoints; i++)
 		snapshot_endpoint(s, i, &se);
+	/* Backend TLS: the CA a record names is one snapshot_open() vetted,
+	 * and the name is one snapshot_server_name_ok() accepts. */
+	for (i = 0; i < s->nbackends; i++) {
+		snapshot_upstream_tls(s, i, &ut);
+		if (ut.ca >= 0) {
+			if ((uint32_t)ut.ca >= s->ncas || !ut.verify)
+				abort();
+			snapshot_ca(s, (uint32_t)ut.ca, &ca);
+			if (ca.len > 0 && ca.pem[ca.len - 1] == '\0')
+				sb.index = 0;
+		}
+		if (ut.server_namelen > 0 && !snapshot_server_name_ok(
+		    ut.server_name, ut.server_namelen))
+			abort();
+	}
 	for (i = 0; i < s->npaths; i++) {
 		snapshot_path(s, i, &sp);
 		if (sp.backend >= s->nbackends)

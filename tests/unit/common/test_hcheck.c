@@ -74,6 +74,10 @@ START_TEST(test_results)
 	    sizeof(buf)), "connect: Connection refused");
 	ck_assert_str_eq(hc_describe(HC_CONNECT, 0, buf, sizeof(buf)),
 	    "connect");
+	ck_assert_str_eq(hc_describe(HC_TLS, 0, buf, sizeof(buf)),
+	    "TLS handshake");
+	ck_assert_str_eq(hc_describe(HC_TLS, 20, buf, sizeof(buf)),
+	    "TLS handshake: certificate verify error 20");
 	ck_assert_str_eq(hc_describe(99, 0, buf, sizeof(buf)), "result 99");
 	ck_assert_str_eq(hc_describe(HC_CLOSED, 0, buf, 7), "closed");
 }

@@ -36,9 +36,9 @@
 #define H_CHECKSUM	32
 #define H_NSECTIONS	40
 #define H_FLAGS		44
-#define NSECTIONS	7
+#define NSECTIONS	9
 enum { S_META = 1, S_STRINGS, S_HOSTS, S_INDEX, S_PATHS, S_BACKENDS,
-    S_ENDPOINTS };
+    S_ENDPOINTS, S_UTLS, S_CAS };
 
 static char errbuf[256];
 
@@ -82,6 +82,35 @@ tb_endpoint(struct route_table *rt, uint32_t be, const char *ip,
 }
 
 
+/* Adds a CA bundle (<pem> NULL: an empty one); returns its index. */
+static int32_t
+tb_ca(struct route_table *rt, const char *pem, int system)
+{
+	struct route_ca *ca;
+
+	rt->cas = realloc(rt->cas, (rt->ncas + 1) * sizeof(*rt->cas));
+	ck_assert_ptr_nonnull(rt->cas);
+	ca = &rt->cas[rt->ncas];
+	memset(ca, 0, sizeof(*ca));
+	ca->system = system != 0;
+	if (pem != NULL) {
+		ca->pem = strdup(pem);
+		ca->len = strlen(pem);
+	}
+	return (int32_t)rt->ncas++;
+}
+
+/* TLS toward backend <be>: verified against CA <ca> (-1: off). */
+static void
+tb_tls(struct route_table *rt, uint32_t be, int32_t ca, const char *name)
+{
+	struct route_upstream_tls *t = &rt->backends[be].tls;
+
+	t->enabled = 1;
+	t->verify = ca >= 0;
+	t->ca = ca;
+	t->server_name = name != NULL ? strdup(name) : NULL;
+}
 
 /*
  * The rich table: settings with distinct values, three backends (IPv4,
@@ -118,6 +147,11 @@ tb_rich(struct route_table *rt)
 	tb_endpoint(rt, b, "::ffff:10.1.2.3", 1, 7);
 	c = tb_backend(rt, "ns/empty:81", ROUTE_POLICY_STICKY_COOKIE, "sid",
 	    0, 99);
+	/* TLS: b verified against the second CA, c unverified; a plain. */
+	tb_ca(rt, "-----BEGIN CERTIFICATE-----\nsystem\n", 1);
+	tb_tls(rt, b, tb_ca(rt, "-----BEGIN CERTIFICATE-----\nmine\n", 0),
+	    "api.shop.svc");
+	tb_tls(rt, c, -1, "10.1.2.3");
 
 	h = tb_host(rt, "www.example.com");
 	tb_path(rt, h, "/static", ROUTE_PATH_PREFIX, a, "default/site");
@@ -266,6 +300,8 @@ check_rich(const struct snapshot *s, const struct route_table *rt)
 	struct snapshot_backend sb;
 	struct snapshot_host sh;
 	struct snapshot_path sp;
+	struct snapshot_upstream_tls ut;
+	struct snapshot_ca ca;
 	const struct route_backend *rb;
 	uint32_t i, j, ep = 0;
 	int32_t h;
@@ -292,8 +328,21 @@ check_rich(const struct snapshot *s, const struct route_table *rt)
 	ck_assert_int_eq(s->default_backend, 2);
 	check_str(s->default_source, s->default_sourcelen, "ns/fallback");
 
+	ck_assert_uint_eq(s->ncas, rt->ncas);
+	for (i = 0; i < rt->ncas; i++) {
+		snapshot_ca(s, i, &ca);
+		check_str(ca.pem, ca.len, rt->cas[i].pem);
+		ck_assert_uint_eq(ca.hash, util_hash64(rt->cas[i].pem,
+		    rt->cas[i].len));
+	}
 	for (i = 0; i < rt->nbackends; i++) {
 		rb = &rt->backends[i];
+		snapshot_upstream_tls(s, i, &ut);
+		ck_assert_uint_eq(ut.enabled, rb->tls.enabled);
+		ck_assert_uint_eq(ut.verify, rb->tls.verify);
+		ck_assert_int_eq(ut.ca, rb->tls.verify ? rb->tls.ca : -1);
+		check_str(ut.server_name, ut.server_namelen,
+		    rb->tls.server_name);
 		snapshot_backend(s, i, &sb);
 		ck_assert_uint_eq(sb.index, i);
 		check_str(sb.name, sb.namelen, rb->name);
@@ -479,6 +528,7 @@ small_blob(size_t *len)
 	b = tb_backend(&rt, "ns/svc:80", ROUTE_POLICY_HASH_COOKIE, "c", 0, 0);
 	tb_endpoint(&rt, b, "10.0.0.1", 80, 1);
 	tb_endpoint(&rt, b, "::1", 81, 1);
+	tb_tls(&rt, b, tb_ca(&rt, "PEM", 0), "svc.ns.svc");
 	h = tb_host(&rt, "a.test");
 	tb_path(&rt, h, "/x", ROUTE_PATH_EXACT, b, "ns/ing");
 	tb_path(&rt, h, "/", ROUTE_PATH_PREFIX, b, "ns/ing");
@@ -702,6 +752,20 @@ CORRUPT(c_backend_hc_expect, wr32(rec(p, S_BACKENDS, 96, 0) + 64, 600))
 CORRUPT(c_backend_hc_path, wr32(rec(p, S_BACKENDS, 96, 0) + 84, 0))
 CORRUPT(c_meta_workers, wr32(rec(p, S_META, 72, 0) + 64, 70000))
 CORRUPT(c_meta_passive, wr32(rec(p, S_META, 72, 0) + 68, 1001))
+CORRUPT(c_utls_count, wr32(sect_entry(p, S_UTLS) + 4, 0);
+    wr32(sect_entry(p, S_UTLS) + 12, 0))
+CORRUPT(c_utls_flags, wr32(rec(p, S_UTLS, 24, 0) + 0, 4))
+CORRUPT(c_utls_verify_only, wr32(rec(p, S_UTLS, 24, 0) + 0, 2))
+CORRUPT(c_utls_ca_range, wr32(rec(p, S_UTLS, 24, 0) + 4, 1))
+CORRUPT(c_utls_ca_unverified, wr32(rec(p, S_UTLS, 24, 0) + 0, 1))
+CORRUPT(c_utls_plain_ca, wr32(rec(p, S_UTLS, 24, 0) + 0, 0))
+CORRUPT(c_utls_name_ref, wr32(rec(p, S_UTLS, 24, 0) + 8, 0xfffffff0))
+CORRUPT(c_utls_name_chars, {
+	uint8_t *r = rec(p, S_UTLS, 24, 0);
+	p[rd32(sect_entry(p, S_STRINGS) + 8) + rd32(r + 8)] = '/';
+})
+CORRUPT(c_utls_reserved, wr32(rec(p, S_UTLS, 24, 0) + 20, 1))
+CORRUPT(c_ca_ref, wr32(rec(p, S_CAS, 16, 0) + 4, 0xffffff))
 CORRUPT(c_endpoint_family, p[rd32(sect_entry(p, S_ENDPOINTS) + 8)] = 5)
 CORRUPT(c_endpoint_v4_garbage,
     p[rd32(sect_entry(p, S_ENDPOINTS) + 8) + 8 + 15] = 1)
@@ -763,6 +827,22 @@ static const struct corruption corruptions[] = {
 	{ "backend health path", c_backend_hc_path, "backend 0: bad record" },
 	{ "meta workers", c_meta_workers, "worker count" },
 	{ "meta passive", c_meta_passive, "passive failures 1001" },
+	{ "backend TLS count", c_utls_count, "backend TLS records" },
+	{ "backend TLS flags", c_utls_flags, "backend 0: bad TLS record" },
+	{ "backend TLS verify without TLS", c_utls_verify_only,
+	    "backend 0: bad TLS record" },
+	{ "backend TLS CA range", c_utls_ca_range,
+	    "backend 0: bad TLS record" },
+	{ "backend TLS CA without verify", c_utls_ca_unverified,
+	    "backend 0: bad TLS record" },
+	{ "backend TLS off with a CA", c_utls_plain_ca,
+	    "backend 0: bad TLS record" },
+	{ "backend TLS name ref", c_utls_name_ref,
+	    "backend 0: bad TLS record" },
+	{ "backend TLS name", c_utls_name_chars, "server name" },
+	{ "backend TLS reserved", c_utls_reserved,
+	    "backend 0: bad TLS record" },
+	{ "CA ref", c_ca_ref, "CA bundle 0: bad record" },
 	{ "endpoint family", c_endpoint_family, "family" },
 	{ "endpoint v4 garbage", c_endpoint_v4_garbage, "garbage" },
 };
@@ -896,6 +976,16 @@ static void b_many_endpoints(struct route_table *rt)
 {
 	rt->backends[0].nendpoints = SNAPSHOT_MAX_ENDPOINTS + 1;
 }
+static void b_tls_ca(struct route_table *rt) { tb_tls(rt, 0, 0, "x.svc"); }
+static void b_tls_name(struct route_table *rt)
+{
+	tb_tls(rt, 0, tb_ca(rt, "pem", 0), "a/b");
+}
+static void b_tls_ca_size(struct route_table *rt)
+{
+	tb_tls(rt, 0, tb_ca(rt, "pem", 0), NULL);
+	rt->cas[0].len = SNAPSHOT_MAX_CA_SIZE + 1;
+}
 
 static const struct bad_table bad_tables[] = {
 	{ "duplicate host", b_dup_host, "appears twice" },
@@ -919,6 +1009,9 @@ static const struct bad_table bad_tables[] = {
 	{ "path count overflow", b_huge_paths, "limits" },
 	{ "too many backends", b_many_backends, "limits" },
 	{ "too many endpoints", b_many_endpoints, "limits" },
+	{ "TLS CA out of range", b_tls_ca, "bad TLS settings" },
+	{ "TLS server name", b_tls_name, "bad TLS settings" },
+	{ "TLS CA too large", b_tls_ca_size, "CA bundle 0" },
 };
 
 START_TEST(test_encode_rejects)

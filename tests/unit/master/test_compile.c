@@ -24,6 +24,7 @@
 #include "common/routes.h"
 #include "common/snapshot.h"
 #include "common/util.h"
+#include "common/snapshot.h"
 #include "master/compile.h"
 #include "master/objects.h"
 #include "master/store.h"
@@ -1171,6 +1172,148 @@ START_TEST(test_health_service_annotations)
 }
 END_TEST
 
+/* A Secret <ns>/<name> whose ca.crt is <pem> (NULL: no ca.crt). */
+static void
+ca_secret(struct objs *os, const char *ns, const char *name, const char *pem)
+{
+	struct obj *o = mk(os, OBJ_SECRET, ns, name, 0);
+
+	o->u.secret.type = xstrdup("Opaque");
+	if (pem != NULL) {
+		o->u.secret.ca_crt = (unsigned char *)xstrdup(pem);
+		o->u.secret.ca_crt_len = strlen(pem);
+	}
+}
+
+/* The error whose reason contains <want>: 1 if there is one. */
+static int
+has_error(const struct compile_result *r, const char *want)
+{
+	size_t i;
+
+	for (i = 0; i < r->nerrors; i++)
+		if (strstr(r->errors[i].reason, want) != NULL)
+			return 1;
+	return 0;
+}
+
+/*
+ * ingressd.io/backend-*: TLS on, default and explicit server names, CA
+ * from a Secret (this namespace or another) or the system store, each
+ * bundle stored once, verification off reported, bad values reported,
+ * the Service's annotations overridden by the Ingress's.
+ */
+START_TEST(test_backend_tls)
+{
+	static const char *names[] = { "a", "b", "c", "d", "e", "f", "g",
+	    "h" };
+	struct compile_options opt;
+	struct compile_result res;
+	const struct route_backend *b;
+	struct objs os;
+	struct store *st;
+	struct obj *o, *sv;
+	char err[256];
+	void *blob;
+	size_t i, len;
+
+	memset(&os, 0, sizeof(os));
+	for (i = 0; i < UTIL_NELEM(names); i++)
+		svc_port(svc(&os, "default", names[i]), "http", 80);
+	sv = os.v[1];		/* Service b: HTTPS by its own annotation */
+	ann(sv, "ingressd.io/backend-protocol", "HTTPS");
+	ann(sv, "ingressd.io/backend-tls-server-name", "from.service");
+	sv = os.v[7];		/* Service h: HTTPS, but the Ingress says HTTP */
+	ann(sv, "ingressd.io/backend-protocol", "https");
+	ca_secret(&os, "default", "ca1", "PEM ONE");
+	ca_secret(&os, "other", "ca2", "PEM ONE");	/* same bytes */
+	ca_secret(&os, "default", "noca", NULL);
+
+	o = ing(&os, "default", "plain", 1, NULL);
+	path(o, "a.example", "/", OBJ_PATH_PREFIX, "a", "80");
+	o = ing(&os, "default", "svc-https", 2, NULL);
+	path(o, "b.example", "/", OBJ_PATH_PREFIX, "b", "80");
+	o = ing(&os, "default", "secret", 3, NULL);
+	ann(o, "ingressd.io/backend-protocol", "HTTPS");
+	ann(o, "ingressd.io/backend-ca-secret", "ca1");
+	path(o, "c.example", "/", OBJ_PATH_PREFIX, "c", "80");
+	o = ing(&os, "default", "secret-other-ns", 4, NULL);
+	ann(o, "ingressd.io/backend-protocol", "HTTPS");
+	ann(o, "ingressd.io/backend-ca-secret", "other/ca2");
+	ann(o, "ingressd.io/backend-tls-server-name", "bad/name");
+	path(o, "d.example", "/", OBJ_PATH_PREFIX, "d", "80");
+	o = ing(&os, "default", "off", 5, NULL);
+	ann(o, "ingressd.io/backend-protocol", "HTTPS");
+	ann(o, "ingressd.io/backend-tls-verify", "off");
+	path(o, "e.example", "/", OBJ_PATH_PREFIX, "e", "80");
+	o = ing(&os, "default", "missing", 6, NULL);
+	ann(o, "ingressd.io/backend-protocol", "HTTPS");
+	ann(o, "ingressd.io/backend-ca-secret", "noca");
+	ann(o, "ingressd.io/backend-tls-verify", "maybe");
+	path(o, "f.example", "/", OBJ_PATH_PREFIX, "f", "80");
+	o = ing(&os, "default", "grpc", 7, NULL);
+	ann(o, "ingressd.io/backend-protocol", "GRPC");
+	path(o, "g.example", "/", OBJ_PATH_PREFIX, "g", "80");
+	o = ing(&os, "default", "override", 8, NULL);
+	ann(o, "ingressd.io/backend-protocol", "HTTP");
+	path(o, "h.example", "/", OBJ_PATH_PREFIX, "h", "80");
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	memset(&opt, 0, sizeof(opt));
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+	ck_assert_uint_eq(res.rt.nbackends, 8);
+
+	b = &res.rt.backends[0];	/* a */
+	ck_assert_uint_eq(b->tls.enabled, 0);
+	b = &res.rt.backends[1];	/* b: the system store */
+	ck_assert_uint_eq(b->tls.enabled, 1);
+	ck_assert_uint_eq(b->tls.verify, 1);
+	ck_assert_str_eq(b->tls.server_name, "from.service");
+	ck_assert_int_ge(b->tls.ca, 0);
+	ck_assert_uint_eq(res.rt.cas[b->tls.ca].system, 1);
+	ck_assert_ptr_null(res.rt.cas[b->tls.ca].pem);	/* master loads it */
+	b = &res.rt.backends[2];	/* c: the Secret's CA */
+	ck_assert_uint_eq(b->tls.verify, 1);
+	ck_assert_str_eq(b->tls.server_name, "c.default.svc");
+	ck_assert_uint_eq(res.rt.cas[b->tls.ca].system, 0);
+	ck_assert_uint_eq(res.rt.cas[b->tls.ca].len, 7);
+	ck_assert_mem_eq(res.rt.cas[b->tls.ca].pem, "PEM ONE", 7);
+	/* d: another namespace's Secret with the same bytes: stored once;
+	 * a bad server name is reported and the default applies. */
+	ck_assert_int_eq(res.rt.backends[3].tls.ca, b->tls.ca);
+	ck_assert_str_eq(res.rt.backends[3].tls.server_name,
+	    "d.default.svc");
+	b = &res.rt.backends[4];	/* e: verification off */
+	ck_assert_uint_eq(b->tls.enabled, 1);
+	ck_assert_uint_eq(b->tls.verify, 0);
+	ck_assert_int_eq(b->tls.ca, -1);
+	b = &res.rt.backends[5];	/* f: no ca.crt: trusts nothing */
+	ck_assert_uint_eq(b->tls.verify, 1);
+	ck_assert_uint_eq(res.rt.cas[b->tls.ca].len, 0);
+	ck_assert_uint_eq(res.rt.cas[b->tls.ca].system, 0);
+	ck_assert_uint_eq(res.rt.backends[6].tls.enabled, 0);	/* g */
+	ck_assert_uint_eq(res.rt.backends[7].tls.enabled, 0);	/* h */
+	/* system, "PEM ONE", empty */
+	ck_assert_uint_eq(res.rt.ncas, 3);
+
+	ck_assert(has_error(&res, "backend default/d:80: annotation "
+	    "ingressd.io/backend-tls-server-name: \"bad/name\""));
+	ck_assert(has_error(&res, "backend default/e:80: TLS certificate "
+	    "verification is off"));
+	ck_assert(has_error(&res, "Secret default/noca has no ca.crt"));
+	ck_assert(has_error(&res, "ingressd.io/backend-tls-verify: \"maybe\""));
+	ck_assert(has_error(&res, "\"GRPC\" is not HTTP or HTTPS"));
+	ck_assert_uint_eq(res.nerrors, 5);
+	/* The table encodes, the system bundle not loaded yet or not. */
+	ck_assert_int_eq(snapshot_encode(&res.rt, 1, &blob, &len, err,
+	    sizeof(err)), 0);
+	free(blob);
+	compile_result_free(&res);
+	store_free(st);
+}
+END_TEST
+
 /* ingressd.io/load-balance: every policy, its argument, bad values. */
 static const struct {
 	const char	*value;
@@ -1561,6 +1704,7 @@ compile_suite(void)
 	tcase_add_test(tc, test_update_endpoints_matches_full);
 	tcase_add_test(tc, test_health_annotations);
 	tcase_add_test(tc, test_health_service_annotations);
+	tcase_add_test(tc, test_backend_tls);
 	tcase_add_loop_test(tc, test_policies, 0,
 	    (int)UTIL_NELEM(policy_cases));
 	tcase_add_test(tc, test_external_names);
