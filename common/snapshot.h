@@ -5,7 +5,7 @@
  * header (magic, format version, generation, sizes, checksum), string
  * table, host index (exact hosts hashed, wildcards by parent domain, the
  * host-less rules), per-host path rules (Exact, then Prefix longest first),
- * backends, endpoints.  The master copies it into a sealed memfd.
+ * backends, endpoints, TLS certificates by SNI name.  The master copies it into a sealed memfd.
  *
  * Reader (worker): snapshot_open() validates every offset, index, string
  * and the checksum before anything else looks at the blob, so lookups on an
@@ -23,12 +23,14 @@
 #include "common/routes.h"
 
 #define SNAPSHOT_MAGIC		"INGRSNP1"	/* 8 bytes, no NUL */
-#define SNAPSHOT_FORMAT_VERSION	2
+#define SNAPSHOT_FORMAT_VERSION	3
 #define SNAPSHOT_MAX_SIZE	(256u << 20)
 #define SNAPSHOT_MAX_HOSTS	(1u << 20)
 #define SNAPSHOT_MAX_PATHS	(1u << 22)
 #define SNAPSHOT_MAX_BACKENDS	(1u << 20)
 #define SNAPSHOT_MAX_ENDPOINTS	(1u << 22)
+#define SNAPSHOT_MAX_CERTS	(1u << 16)
+#define SNAPSHOT_MAX_PEM	(1u << 20)	/* one chain + key */
 
 /* An opened (validated) snapshot: a view into the blob. */
 struct snapshot {
@@ -49,6 +51,8 @@ struct snapshot {
 	uint32_t		 nbackends;
 	const void		*endpoints;
 	uint32_t		 nendpoints;
+	const void		*certs;
+	uint32_t		 ncerts;
 	int32_t			 anyhost;	/* host-less rules, -1 none */
 	int32_t			 default_backend;	/* -1 none */
 	const char		*default_source;	/* counted, never NULL */
@@ -143,7 +147,28 @@ struct snapshot_path {
 	uint32_t		 backend;
 	const char		*source;	/* counted, never NULL */
 	size_t			 sourcelen;
+	uint32_t		 tls_flags;	/* ROUTE_TLS_* */
+	uint32_t		 hsts_max_age;	/* seconds */
 };
+
+/* A certificate: SNI name (kind tells exact, wildcard, default). */
+struct snapshot_cert {
+	const char		*name;		/* counted, lower case */
+	size_t			 namelen;
+	const char		*pem;		/* counted, chain then key */
+	size_t			 pemlen;
+	uint32_t		 kind;		/* enum snapshot_host_kind */
+};
+
+void	snapshot_cert(const struct snapshot *s, uint32_t idx,
+	    struct snapshot_cert *out);
+
+/*
+ * The certificate named exactly <name> (lower case; "*.a.b" for a
+ * wildcard, "" for the default), or -1.
+ */
+int32_t	snapshot_cert_find(const struct snapshot *s, const char *name,
+	    size_t namelen);
 
 void	snapshot_host(const struct snapshot *s, uint32_t idx,
 	    struct snapshot_host *out);
