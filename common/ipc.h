@@ -35,6 +35,9 @@ enum ipc_type {
 	IPC_HEALTH_STATE	= 12,	/* struct ipc_health: an endpoint's
 					 * state, for every worker */
 	IPC_LOG_REOPEN		= 13,	/* reserved: fd: access log */
+	IPC_TLS_KEYS		= 14,	/* 2 x struct ipc_tls_key: the
+					 * session-ticket keys, current
+					 * then previous (IPC_TLS_KEYS_LEN) */
 
 	/* worker -> master */
 	IPC_SNAPSHOT_ACK	= 30,	/* u32 1 applied / 0 rejected;
@@ -145,5 +148,20 @@ void	ipc_put_health(struct ipc_writer *w, const struct ipc_health *h);
  * range.  The caller still calls ipc_end().
  */
 int	ipc_get_health(struct ipc_reader *r, struct ipc_health *h);
+
+/*
+ * Body of IPC_TLS_KEYS (IPC_TLS_KEYS_LEN bytes): two keys of 80 bytes,
+ * each name[16], aes[32] (AES-256-CBC), hmac[32] (HMAC-SHA256); the
+ * first encrypts new tickets, both decrypt.  A previous key of all zero
+ * bytes means none (the first key since start).
+ */
+#define IPC_TLS_KEY_LEN		80
+#define IPC_TLS_KEYS_LEN	(2 * IPC_TLS_KEY_LEN)
+
+struct ipc_tls_key {
+	uint8_t			 name[16];
+	uint8_t			 aes[32];
+	uint8_t			 hmac[32];
+};
 
 #endif
