@@ -30,7 +30,8 @@
 #define SNAPSHOT_MAX_BACKENDS	(1u << 20)
 #define SNAPSHOT_MAX_ENDPOINTS	(1u << 22)
 #define SNAPSHOT_MAX_CERTS	(1u << 16)
-#define SNAPSHOT_MAX_PEM	(1u << 20)	/* one chain + key */
+/* One chain and key: tls.crt and tls.key of 512 KiB each, a newline. */
+#define SNAPSHOT_MAX_PEM	((1u << 20) + 64)
 
 /* An opened (validated) snapshot: a view into the blob. */
 struct snapshot {

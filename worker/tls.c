@@ -2,8 +2,9 @@
  * tls: SSL_CTXs by SNI name, ALPN and session tickets, in workers.
  *
  * The table of contexts is rebuilt on every snapshot from its CERTS
- * section; a context whose PEM and settings hash the same as before is
- * taken over (SSL_CTX_up_ref), so a rotation rebuilds only what changed.
+ * section; a context whose PEM and settings hash the same as before (or
+ * as another name's in the same snapshot) is taken over (SSL_CTX_up_ref),
+ * so a rotation rebuilds only what changed.
  * An SSL holds its own reference on each context it uses, so dropping the
  * old table never disturbs a handshake in flight.  The session-ticket
  * keys are process-wide: every context uses the same callback.
@@ -187,8 +188,8 @@ tls_info_cb(const SSL *ssl, int where, int ret)
 		(*n)++;
 }
 
-/* The SHA-256 of the TLS settings of <s> and the PEM <pem>. */
-static void
+/* The SHA-256 of the TLS settings of <s> and the PEM <pem>; 0 or -1. */
+static int
 tls_hash(const struct route_settings *st, const char *pem, size_t pemlen,
     unsigned char out[32])
 {
@@ -198,9 +199,8 @@ tls_hash(const struct route_settings *st, const char *pem, size_t pemlen,
 
 	v[0] = st->tls_protocols;
 	v[1] = st->tls_session_cache;
-	memset(out, 0, 32);
 	if ((md = EVP_MD_CTX_new()) == NULL)
-		return;
+		return -1;
 	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(md, v, sizeof(v)) != 1 ||
 	    EVP_DigestUpdate(md, st->tls_ciphers,
@@ -210,9 +210,12 @@ tls_hash(const struct route_settings *st, const char *pem, size_t pemlen,
 	    EVP_DigestUpdate(md, st->tls_curves,
 	    strlen(st->tls_curves) + 1) != 1 ||
 	    EVP_DigestUpdate(md, pem, pemlen) != 1 ||
-	    EVP_DigestFinal_ex(md, out, &n) != 1)
-		memset(out, 0, 32);
+	    EVP_DigestFinal_ex(md, out, &n) != 1) {
+		EVP_MD_CTX_free(md);
+		return -1;
+	}
 	EVP_MD_CTX_free(md);
+	return 0;
 }
 
 /* Loads the chain then the key of <pem> into <ctx>.  0 or -1. */
@@ -320,6 +323,21 @@ tls_old(const char *name, const unsigned char hash[32])
 	return e != NULL && memcmp(e->hash, hash, 32) == 0 ? e : NULL;
 }
 
+/*
+ * An entry of <t> built so far with the same hash: the hosts of one
+ * Secret share one context.
+ */
+static const struct tls_entry *
+tls_same(const struct tls_table *t, const unsigned char hash[32])
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (memcmp(t->e[i].hash, hash, 32) == 0)
+			return &t->e[i];
+	return NULL;
+}
+
 void
 tls_apply(const struct snapshot *s)
 {
@@ -329,6 +347,7 @@ tls_apply(const struct snapshot *s)
 	struct snapshot_cert sc;
 	size_t reused = 0, built = 0, bad = 0;
 	uint32_t i;
+	int hashed;
 
 	memset(&t, 0, sizeof(t));
 	if (s->ncerts > 0 && (t.e = calloc(s->ncerts, sizeof(*t.e))) ==
@@ -343,8 +362,13 @@ tls_apply(const struct snapshot *s)
 			bad++;
 			continue;
 		}
-		tls_hash(&s->settings, sc.pem, sc.pemlen, e->hash);
-		if ((old = tls_old(e->name, e->hash)) != NULL &&
+		/* Without a hash, build anew: never share by mistake. */
+		hashed = tls_hash(&s->settings, sc.pem, sc.pemlen,
+		    e->hash) == 0;
+		if (!hashed)
+			memset(e->hash, 0, sizeof(e->hash));
+		if (hashed && ((old = tls_old(e->name, e->hash)) != NULL ||
+		    (old = tls_same(&t, e->hash)) != NULL) &&
 		    SSL_CTX_up_ref(old->ctx) == 1) {
 			e->ctx = old->ctx;
 			reused++;

@@ -280,7 +280,8 @@ def test_ticket_key_rotation_keeps_tickets(site):
 
 
 def test_rotation_under_load_no_failure(site, tmp_path):
-    d = site(annotations={"ingressd.io/ssl-redirect": "false"})
+    d = site(annotations={"ingressd.io/ssl-redirect": "false"},
+             config={"log": {"level": "debug"}})
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -323,6 +324,12 @@ def test_rotation_under_load_no_failure(site, tmp_path):
         docs[0] = secret("a-tls", read(b2[0]), read(b2[1]))
         d.write_manifest("site.yaml", docs)     # atomic: one rename
         d.wait_generation(g + 1)
+        # each worker rebuilt the rotated context only: the wildcard's and
+        # the default's were taken over
+        d.wait_log(r"worker 0 debug: tls: generation %d: 1 contexts built, "
+                   r"2 reused" % (g + 1))
+        d.wait_log(r"worker 1 debug: tls: generation %d: 1 contexts built, "
+                   r"2 reused" % (g + 1))
         wait_until(lambda: len(results["serials"]) >= 2,
                    what="the new certificate served")
         n = results["ok"]
