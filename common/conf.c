@@ -52,7 +52,7 @@ enum conf_kind {
 	CONF_K_UINT32,		/* uint32_t decimal in [min, max] */
 	CONF_K_STATUS_RANGE,	/* uint32_t[2]: "200-399" or "200" */
 	CONF_K_HTTP_PATH,	/* string: a request target, "/healthz" */
-	CONF_K_TLS_PROTOCOLS,	/* uint32_t ROUTE_TLS_V* from "TLSv1.2 TLSv1.3" */
+	CONF_K_TLS_PROTOCOLS,	/* uint32_t ROUTE_TLS_V*: "TLSv1.2 TLSv1.3" */
 	CONF_K_TLS_LIST,	/* string: an OpenSSL list, below <max> bytes */
 };
 

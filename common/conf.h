@@ -87,10 +87,11 @@ struct conf {
 	uint32_t		 health_passive_failures; /* 0: off */
 
 	/* tls: termination on listen.https (see ingressd.yaml(5)) */
-	char			*tls_default_certificate;	/* NULL: self-signed */
+	/* NULL: a self-signed certificate made at start */
+	char			*tls_default_certificate;
 	char			*tls_default_key;
 	uint32_t		 tls_protocols;		/* ROUTE_TLS_V* bits */
-	char			*tls_ciphers;		/* OpenSSL cipher list */
+	char			*tls_ciphers;		/* OpenSSL list */
 	char			*tls_ciphersuites;	/* TLS 1.3 suites */
 	char			*tls_curves;		/* groups */
 	uint32_t		 tls_ticket_key_rotation_ms;

@@ -87,7 +87,7 @@ struct route_path {
 	uint32_t		 backend;	/* index into backends */
 	char			*source;	/* "ns/ingress" that won */
 	uint32_t		 tls_flags;	/* ROUTE_TLS_* */
-	uint32_t		 hsts_max_age;	/* seconds, with ROUTE_TLS_HSTS */
+	uint32_t		 hsts_max_age;	/* seconds, with HSTS */
 };
 
 /*
@@ -138,7 +138,7 @@ struct route_settings {
 	/* TLS termination (listen.https) */
 	uint32_t		 tls_handshake_timeout_ms;	/* 0: default */
 	uint32_t		 tls_protocols;	/* ROUTE_TLS_V*, 0: both */
-	uint32_t		 tls_session_cache;	/* 1: session-ID cache */
+	uint32_t		 tls_session_cache;	/* 1: session IDs */
 	uint32_t		 https_port;	/* for redirects; 0: none */
 	char			 tls_ciphers[ROUTE_TLS_CIPHERS_MAX];
 	char			 tls_ciphersuites[ROUTE_TLS_SUITES_MAX];

@@ -1254,7 +1254,8 @@ snap_open_certs(const struct snapshot *s, char *err, size_t errlen)
 		    memchr(pem, '\0', pemlen) != NULL ||
 		    kind != (namelen == 0 ? SNAPSHOT_HOST_ANY : name[0] == '*' ?
 		    SNAPSHOT_HOST_WILDCARD : SNAPSHOT_HOST_EXACT) ||
-		    (i > 0 && snap_bytecmp(prev, prevlen, name, namelen) >= 0)) {
+		    (i > 0 &&
+		    snap_bytecmp(prev, prevlen, name, namelen) >= 0)) {
 			snap_err(err, errlen, "certificate %u: bad name, kind "
 			    "or PEM, or out of order", i);
 			return -1;
@@ -1310,7 +1311,8 @@ snap_open_hosts(const struct snapshot *s, uint32_t *nindexed, char *err,
 		}
 		next = first + n;
 		for (j = first; j < next; j++) {
-			pr = (const uint8_t *)s->paths + (size_t)j * SNAP_PATH_SIZE;
+			pr = (const uint8_t *)s->paths +
+			    (size_t)j * SNAP_PATH_SIZE;
 			type = snap_get32(pr + SNAP_PATH_TYPE);
 			if (!snap_ref_ok(s, pr + SNAP_PATH_PATH) ||
 			    !snap_ref_ok(s, pr + SNAP_PATH_SOURCE) ||

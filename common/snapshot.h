@@ -5,7 +5,8 @@
  * header (magic, format version, generation, sizes, checksum), string
  * table, host index (exact hosts hashed, wildcards by parent domain, the
  * host-less rules), per-host path rules (Exact, then Prefix longest first),
- * backends, endpoints, TLS certificates by SNI name.  The master copies it into a sealed memfd.
+ * backends, endpoints, TLS certificates by SNI name.  The master
+ * copies it into a sealed memfd.
  *
  * Reader (worker): snapshot_open() validates every offset, index, string
  * and the checksum before anything else looks at the blob, so lookups on an

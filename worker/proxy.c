@@ -617,7 +617,8 @@ proxy_local_hdr(struct proxy_conn *c, int status, int keep, const char *body,
 	    "Server: ingressd\r\nDate: %s\r\nContent-Type: text/plain\r\n"
 	    "Content-Length: %zu\r\nConnection: %s\r\n%s\r\n",
 	    status, reason, proxy_date(c->loop), blen,
-	    c->close_after ? "close" : "keep-alive", extra != NULL ? extra : "");
+	    c->close_after ? "close" : "keep-alive",
+	    extra != NULL ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return proxy_local_hdr(c, 500, 0, NULL, NULL);
 	if ((b = proxy_buf_get(n + blen)) == NULL) {

@@ -78,7 +78,7 @@ static const char *const sandbox_allow[] = {
 	"time",			/* time(3) */
 	"clock_nanosleep",	/* libev ev_sleep */
 	"nanosleep",		/* libev ev_sleep */
-	"getrandom",		/* balancer.c, malloc, OpenSSL DRBG reseeds (tls.c) */
+	"getrandom",		/* balancer.c, malloc, OpenSSL's DRBG */
 	"getpid",		/* log.c line prefix, abort() */
 	"gettid",		/* abort() */
 	"futex",		/* libc internal locks (stdio, malloc) */

@@ -72,7 +72,10 @@ tls_set_keys(const struct ipc_tls_key k[2])
 	tls_nkeys = memcmp(&k[1], &zero, sizeof(zero)) == 0 ? 1 : 2;
 }
 
-/* Session tickets with the master's keys; see SSL_CTX_set_tlsext_ticket_key_evp_cb(3). */
+/*
+ * Session tickets with the master's keys, for every worker alike; see
+ * SSL_CTX_set_tlsext_ticket_key_evp_cb(3) for the return values.
+ */
 static int
 tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char iv[16],
     EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx, int enc)
@@ -93,7 +96,7 @@ tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char iv[16],
 			if (memcmp(name, tls_keys[i].name, 16) == 0)
 				k = &tls_keys[i];
 		if (k == NULL)
-			return 0;	/* unknown or retired key: full handshake */
+			return 0;	/* unknown or retired: full handshake */
 	}
 	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
 	    (void *)k->hmac, sizeof(k->hmac));

@@ -1346,8 +1346,10 @@ START_TEST(test_tls)
 	for (i = 0; i < res.rt.ncerts; i++) {
 		if (strcmp(res.rt.certs[i].name, "a.example") == 0 ||
 		    strcmp(res.rt.certs[i].name, "*.w.example") == 0) {
-			ck_assert_str_eq(res.rt.certs[i].source, "default/good");
-			ck_assert_int_eq(strncmp(res.rt.certs[i].pem, p1, k1), 0);
+			ck_assert_str_eq(res.rt.certs[i].source,
+			    "default/good");
+			ck_assert_int_eq(strncmp(res.rt.certs[i].pem, p1, k1),
+			    0);
 		} else {
 			ck_assert_str_eq(res.rt.certs[i].name, "d.example");
 			ck_assert_str_eq(res.rt.certs[i].source,
