@@ -29,6 +29,7 @@
 #include <yaml.h>
 
 #include "common/conf.h"
+#include "common/routes.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -53,6 +54,8 @@ enum conf_kind {
 	CONF_K_UINT32,		/* uint32_t decimal in [min, max] */
 	CONF_K_STATUS_RANGE,	/* uint32_t[2]: "200-399" or "200" */
 	CONF_K_HTTP_PATH,	/* string: a request target, "/healthz" */
+	CONF_K_TLS_PROTOCOLS,	/* uint32_t ROUTE_TLS_V*: "TLSv1.2 TLSv1.3" */
+	CONF_K_TLS_LIST,	/* string: an OpenSSL list, below <max> bytes */
 };
 
 struct conf_key {
@@ -137,6 +140,31 @@ static const struct conf_key conf_keys_timeouts[] = {
 	    CONF_OFF(upstream_idle_timeout_ms), 1, CONF_DAY_MS, NULL },
 	{ "shutdown_grace", CONF_K_DURATION,
 	    CONF_OFF(shutdown_grace_ms), 1, CONF_DAY_MS, NULL },
+	{ "tls_handshake", CONF_K_DURATION,
+	    CONF_OFF(tls_handshake_timeout_ms), 100, 3600 * 1000, NULL },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+static const char *const conf_onoff_names[] = { "off", "on", NULL };
+
+/* Named like nginx's ssl_* directives; checked by OpenSSL in the master. */
+static const struct conf_key conf_keys_tls[] = {
+	{ "default_certificate", CONF_K_PATH,
+	    CONF_OFF(tls_default_certificate), 0, 0, NULL },
+	{ "default_key", CONF_K_PATH, CONF_OFF(tls_default_key), 0, 0, NULL },
+	{ "protocols",	CONF_K_TLS_PROTOCOLS, CONF_OFF(tls_protocols), 0, 0,
+	    NULL },
+	{ "ciphers",	CONF_K_TLS_LIST, CONF_OFF(tls_ciphers), 1,
+	    ROUTE_TLS_CIPHERS_MAX - 1, NULL },
+	{ "ciphersuites", CONF_K_TLS_LIST, CONF_OFF(tls_ciphersuites), 1,
+	    ROUTE_TLS_SUITES_MAX - 1, NULL },
+	{ "curves",	CONF_K_TLS_LIST, CONF_OFF(tls_curves), 1,
+	    ROUTE_TLS_CURVES_MAX - 1, NULL },
+	{ "ticket_key_rotation", CONF_K_DURATION,
+	    CONF_OFF(tls_ticket_key_rotation_ms), 60 * 1000, 7 * CONF_DAY_MS,
+	    NULL },
+	{ "session_cache", CONF_K_ENUM, CONF_OFF(tls_session_cache), 0, 0,
+	    conf_onoff_names },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -197,6 +225,7 @@ static const struct conf_key conf_keys_root[] = {
 	{ "timeouts",	CONF_K_SECTION,	0, 0, 0, conf_keys_timeouts },
 	{ "limits",	CONF_K_SECTION,	0, 0, 0, conf_keys_limits },
 	{ "health",	CONF_K_SECTION,	0, 0, 0, conf_keys_health },
+	{ "tls",	CONF_K_SECTION,	0, 0, 0, conf_keys_tls },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -213,6 +242,7 @@ struct conf_ctx {
 	/* Where each listener was set, for the overlap check. */
 	int			 listen_set[3];
 	yaml_mark_t		 listen_mark[3];
+	yaml_mark_t		 tls_mark;	/* a tls.default_* key */
 };
 
 static void conf_errf(struct conf_ctx *, const yaml_mark_t *, const char *,
@@ -357,6 +387,21 @@ conf_defaults(struct conf *c)
 	c->health_expect[1] = 399;
 	c->health_all_down = 0;		/* fail-closed */
 	c->health_passive_failures = 5;
+
+	c->tls_handshake_timeout_ms = 10 * 1000;
+	c->tls_default_certificate = NULL;
+	c->tls_default_key = NULL;
+	c->tls_protocols = ROUTE_TLS_V12 | ROUTE_TLS_V13;
+	/* Mozilla's "intermediate" profile. */
+	c->tls_ciphers = conf_xstrdup("ECDHE-ECDSA-AES128-GCM-SHA256:"
+	    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+	    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+	    "ECDHE-RSA-CHACHA20-POLY1305");
+	c->tls_ciphersuites = conf_xstrdup("TLS_AES_128_GCM_SHA256:"
+	    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+	c->tls_curves = conf_xstrdup("X25519:prime256v1:secp384r1");
+	c->tls_ticket_key_rotation_ms = 3600 * 1000;
+	c->tls_session_cache = 0;
 }
 
 void
@@ -373,6 +418,11 @@ conf_free(struct conf *c)
 	free(c->control_socket);
 	free(c->access_path);
 	free(c->health_path);
+	free(c->tls_default_certificate);
+	free(c->tls_default_key);
+	free(c->tls_ciphers);
+	free(c->tls_ciphersuites);
+	free(c->tls_curves);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -582,6 +632,9 @@ conf_set_leaf(struct conf_ctx *x, const struct conf_key *k, const char *path,
 		}
 		/* FALLTHROUGH */
 	case CONF_K_PATH:
+		if (k->off == CONF_OFF(tls_default_certificate) ||
+		    k->off == CONF_OFF(tls_default_key))
+			x->tls_mark = n->start_mark;
 		if (s[0] == '/') {
 			if (strlen(s) >= sizeof(full))
 				goto toolong;
@@ -697,6 +750,54 @@ conf_set_leaf(struct conf_ctx *x, const struct conf_key *k, const char *path,
 		if (!util_http_path_ok(s)) {
 			conf_errf(x, &n->start_mark, "%s: \"%s\" is not a "
 			    "path (starts with '/', no spaces)", path, vis);
+			return -1;
+		}
+		conf_set_string(x, k, s);
+		return 0;
+	case CONF_K_TLS_PROTOCOLS: {
+		uint32_t bits = 0;
+		const char *p = s, *e;
+		size_t len;
+
+		for (;;) {
+			while (*p == ' ')
+				p++;
+			if (*p == '\0')
+				break;
+			for (e = p; *e != '\0' && *e != ' '; e++)
+				;
+			len = (size_t)(e - p);
+			if (len == 7 && memcmp(p, "TLSv1.2", 7) == 0)
+				bits |= ROUTE_TLS_V12;
+			else if (len == 7 && memcmp(p, "TLSv1.3", 7) == 0)
+				bits |= ROUTE_TLS_V13;
+			else {
+				bits = 0;
+				break;
+			}
+			p = e;
+		}
+		if (bits == 0) {
+			conf_errf(x, &n->start_mark, "%s: \"%s\" is not a "
+			    "list of TLSv1.2 and TLSv1.3", path, vis);
+			return -1;
+		}
+		*(uint32_t *)(void *)base = bits;
+		return 0;
+	}
+	case CONF_K_TLS_LIST:
+		for (i = 0; s[i] != '\0'; i++)
+			if (!((s[i] >= 'a' && s[i] <= 'z') ||
+			    (s[i] >= 'A' && s[i] <= 'Z') ||
+			    (s[i] >= '0' && s[i] <= '9') ||
+			    strchr(":_-+!@=.", s[i]) != NULL))
+				break;
+		if (s[i] != '\0' || (uint64_t)i < k->min ||
+		    (uint64_t)i > k->max) {
+			conf_errf(x, &n->start_mark, "%s: \"%s\" is not an "
+			    "OpenSSL list of at most %llu characters (letters, "
+			    "digits and :_-+!@=.)", path, vis,
+			    (unsigned long long)k->max);
 			return -1;
 		}
 		conf_set_string(x, k, s);
@@ -864,6 +965,13 @@ conf_check(struct conf_ctx *x)
 			    l[at == i ? j : i]->text);
 			return -1;
 		}
+	if ((x->c->tls_default_certificate == NULL) !=
+	    (x->c->tls_default_key == NULL)) {
+		m = &x->tls_mark;
+		conf_errf(x, m, "tls: default_certificate and default_key "
+		    "go together");
+		return -1;
+	}
 	return 0;
 }
 

@@ -77,6 +77,7 @@ struct conf {
 	uint32_t		 upstream_response_timeout_ms;
 	uint32_t		 upstream_idle_timeout_ms;
 	uint32_t		 shutdown_grace_ms;
+	uint32_t		 tls_handshake_timeout_ms;
 
 	/* limits */
 	uint32_t		 max_header_size;	/* request head bytes */
@@ -95,6 +96,17 @@ struct conf {
 	uint32_t		 health_expect[2];	/* status lo, hi */
 	int			 health_all_down;	/* enum route_all_down */
 	uint32_t		 health_passive_failures; /* 0: off */
+
+	/* tls: termination on listen.https (see ingressd.yaml(5)) */
+	/* NULL: a self-signed certificate made at start */
+	char			*tls_default_certificate;
+	char			*tls_default_key;
+	uint32_t		 tls_protocols;		/* ROUTE_TLS_V* bits */
+	char			*tls_ciphers;		/* OpenSSL list */
+	char			*tls_ciphersuites;	/* TLS 1.3 suites */
+	char			*tls_curves;		/* groups */
+	uint32_t		 tls_ticket_key_rotation_ms;
+	int			 tls_session_cache;	/* 0 off, 1 on */
 };
 
 /* Fills <c> with every default (see conf/ingressd.yaml). */

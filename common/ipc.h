@@ -36,6 +36,9 @@ enum ipc_type {
 					 * state, for every worker */
 	IPC_LOG_REOPEN		= 13,	/* u32 enum ipc_log_format; fd:
 					 * the access log, none for OFF */
+	IPC_TLS_KEYS		= 14,	/* 2 x struct ipc_tls_key: the
+					 * session-ticket keys, current
+					 * then previous (IPC_TLS_KEYS_LEN) */
 	IPC_STATUS_DOC		= 15,	/* fd: sealed memfd, the status
 					 * document (common/statusdoc.h);
 					 * u64 size */
@@ -160,5 +163,20 @@ void	ipc_put_health(struct ipc_writer *w, const struct ipc_health *h);
  * range.  The caller still calls ipc_end().
  */
 int	ipc_get_health(struct ipc_reader *r, struct ipc_health *h);
+
+/*
+ * Body of IPC_TLS_KEYS (IPC_TLS_KEYS_LEN bytes): two keys of 80 bytes,
+ * each name[16], aes[32] (AES-256-CBC), hmac[32] (HMAC-SHA256); the
+ * first encrypts new tickets, both decrypt.  A previous key of all zero
+ * bytes means none (the first key since start).
+ */
+#define IPC_TLS_KEY_LEN		80
+#define IPC_TLS_KEYS_LEN	(2 * IPC_TLS_KEY_LEN)
+
+struct ipc_tls_key {
+	uint8_t			 name[16];
+	uint8_t			 aes[32];
+	uint8_t			 hmac[32];
+};
 
 #endif

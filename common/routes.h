@@ -95,11 +95,19 @@ struct route_backend {
 	size_t			 nendpoints;
 };
 
+/* route_path.tls_flags */
+#define ROUTE_TLS_REDIRECT	0x1	/* plain HTTP gets 308 to https */
+#define ROUTE_TLS_HSTS		0x2	/* HTTPS responses carry HSTS */
+#define ROUTE_TLS_HSTS_SUBDOMAINS 0x4	/* ... with includeSubDomains */
+#define ROUTE_TLS_FLAGS		0x7
+
 struct route_path {
 	char			*path;		/* as in the rule, e.g. "/api" */
 	enum route_path_type	 type;
 	uint32_t		 backend;	/* index into backends */
 	char			*source;	/* "ns/ingress" that won */
+	uint32_t		 tls_flags;	/* ROUTE_TLS_* */
+	uint32_t		 hsts_max_age;	/* seconds, with HSTS */
 };
 
 /*
@@ -111,6 +119,26 @@ struct route_host {
 	struct route_path	*paths;
 	size_t			 npaths;
 };
+
+/*
+ * A certificate for TLS termination: <name> is the SNI name it serves
+ * ("a.example.com", "*.example.com", or "" for the default certificate),
+ * <pem> the certificate chain (leaf first) followed by the private key,
+ * NUL-terminated.  Names are unique in a table.
+ */
+struct route_cert {
+	char			*name;
+	char			*pem;
+	char			*source;	/* "ns/secret", NULL: config */
+};
+
+/* route_settings.tls_protocols */
+#define ROUTE_TLS_V12		0x1
+#define ROUTE_TLS_V13		0x2
+
+#define ROUTE_TLS_CIPHERS_MAX	512	/* tls.ciphers, with the NUL */
+#define ROUTE_TLS_SUITES_MAX	256	/* tls.ciphersuites */
+#define ROUTE_TLS_CURVES_MAX	128	/* tls.curves */
 
 /* What workers need from the config; travels in the snapshot. */
 struct route_settings {
@@ -127,6 +155,14 @@ struct route_settings {
 	uint32_t		 upstream_keepalive;
 	uint32_t		 workers;	/* probes are shared by them */
 	uint32_t		 passive_failures;	/* 0: no ejection */
+	/* TLS termination (listen.https) */
+	uint32_t		 tls_handshake_timeout_ms;	/* 0: default */
+	uint32_t		 tls_protocols;	/* ROUTE_TLS_V*, 0: both */
+	uint32_t		 tls_session_cache;	/* 1: session IDs */
+	uint32_t		 https_port;	/* for redirects; 0: none */
+	char			 tls_ciphers[ROUTE_TLS_CIPHERS_MAX];
+	char			 tls_ciphersuites[ROUTE_TLS_SUITES_MAX];
+	char			 tls_curves[ROUTE_TLS_CURVES_MAX];
 };
 
 struct route_table {
@@ -139,6 +175,8 @@ struct route_table {
 	char			*default_source;	/* "ns/ingress" or NULL */
 	struct route_ca		*cas;		/* backend TLS trust anchors */
 	size_t			 ncas;
+	struct route_cert	*certs;
+	size_t			 ncerts;
 };
 
 void	route_table_free(struct route_table *rt);

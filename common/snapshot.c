@@ -20,7 +20,7 @@
  *	16  u64 generation
  *	24  u64 total_size	the whole blob, a multiple of 8
  *	32  u64 checksum	see below
- *	40  u32 nsections	9
+ *	40  u32 nsections	10
  *	44  u32 flags		0
  *	48  16 bytes		0
  *   section table, nsections entries of 16 bytes at offset 64
@@ -28,12 +28,17 @@
  *	(each kind once; offset 8-aligned, after the table; size equal to
  *	count * record size; sections do not overlap)
  *   sections, records by kind:
- *	META (1 record, 72 bytes): the route_settings fields in struct order
+ *	META (1 record, 120 bytes): the route_settings fields in struct order
  *	    (ten u32 at 0..28, u64 max_body_size at 32, u32 max_connections
  *	    at 40, u32 upstream_keepalive at 44), i32 default_backend at 48,
  *	    i32 anyhost at 52, strref default_source at 56, u32 workers at 64
  *	    (at most 65536; 0 counts as 1: the probes are shared among
- *	    them), u32 passive_failures at 68 (at most 1000; 0: off).
+ *	    them), u32 passive_failures at 68 (at most 1000; 0: off);
+ *	    TLS: u32 tls_handshake_timeout_ms 72, u32 tls_protocols 76
+ *	    (ROUTE_TLS_V* bits), u32 tls_session_cache 80 (0 or 1),
+ *	    u32 https_port 84 (at most 65535), strref ciphers 88,
+ *	    strref ciphersuites 96, strref curves 104 (each shorter than
+ *	    its route_settings array, no NUL), 8 bytes 0 at 112.
  *	STRINGS (1-byte records): the string bytes, no terminators.
  *	HOSTS (24 bytes): strref name 0, u32 first_path 8, u32 npaths 12,
  *	    u32 kind 16 (enum snapshot_host_kind), u32 0 at 20.  Hosts own
@@ -45,8 +50,9 @@
  *	    The key of an exact host is its name, that of "*.example.com" is
  *	    "example.com" (the host's kind tells them apart).  The host-less
  *	    entry is not indexed: META names it.
- *	PATHS (24 bytes): strref path 0, strref source 8, u32 type 16,
- *	    u32 backend 20.  Per host: Exact paths sorted bytewise, then
+ *	PATHS (32 bytes): strref path 0, strref source 8, u32 type 16,
+ *	    u32 backend 20, u32 tls_flags 24 (ROUTE_TLS_FLAGS bits),
+ *	    u32 hsts_max_age 28.  Per host: Exact paths sorted bytewise, then
  *	    Prefix paths by length without trailing '/' descending (so the
  *	    first that matches is the longest), ties bytewise.
  *	BACKENDS (96 bytes): strref name 0, strref policy_arg 8 (length 0:
@@ -72,6 +78,11 @@
  *	UPSTREAM_CAS (16 bytes): strref pem 0 (at most SNAPSHOT_MAX_CA_SIZE;
  *	    empty trusts nothing), u64 hash 8 (util_hash64 of the PEM, a
  *	    cache key for workers).  Compile stores each bundle once.
+ *	CERTS (24 bytes): strref name 0 (lower case; "*." and a domain for
+ *	    a wildcard; length 0 for the one default certificate), strref
+ *	    pem 8 (not empty, no NUL; the certificate chain then the key),
+ *	    u32 kind 16 (enum snapshot_host_kind), u32 0 at 20.  Sorted by
+ *	    name bytewise, names unique.
  *   A strref is u32 offset, u32 length into STRINGS.
  *
  * Checksum: over the whole blob in 8-byte little-endian words, the
@@ -106,7 +117,7 @@
 #define SNAP_H_FLAGS		44
 #define SNAP_H_RESERVED		48
 
-#define SNAP_NSECTIONS		9
+#define SNAP_NSECTIONS		10
 #define SNAP_SECT_SIZE		16
 #define SNAP_DATA_START		\
 	(SNAP_HDR_SIZE + SNAP_NSECTIONS * SNAP_SECT_SIZE)
@@ -121,9 +132,12 @@ enum snap_section {
 	SNAP_SECT_ENDPOINTS = 7,
 	SNAP_SECT_UPSTREAM_TLS = 8,
 	SNAP_SECT_UPSTREAM_CAS = 9,
+	SNAP_SECT_CERTS = 10,
 };
 
-#define SNAP_META_SIZE		72
+#define SNAP_META_SIZE		120
+#define SNAP_PATH_SIZE		32
+#define SNAP_CERT_SIZE		24
 #define SNAP_BE_SIZE		96
 #define SNAP_UT_SIZE		24
 #define SNAP_CA_SIZE		16
@@ -138,7 +152,7 @@ static const struct {
 	[SNAP_SECT_STRINGS] = { "strings", 1, SNAPSHOT_MAX_SIZE },
 	[SNAP_SECT_HOSTS] = { "hosts", 24, SNAPSHOT_MAX_HOSTS },
 	[SNAP_SECT_HOST_INDEX] = { "host index", 4, 2 * SNAPSHOT_MAX_HOSTS },
-	[SNAP_SECT_PATHS] = { "paths", 24, SNAPSHOT_MAX_PATHS },
+	[SNAP_SECT_PATHS] = { "paths", SNAP_PATH_SIZE, SNAPSHOT_MAX_PATHS },
 	[SNAP_SECT_BACKENDS] = { "backends", SNAP_BE_SIZE,
 	    SNAPSHOT_MAX_BACKENDS },
 	[SNAP_SECT_ENDPOINTS] = { "endpoints", 24, SNAPSHOT_MAX_ENDPOINTS },
@@ -146,6 +160,8 @@ static const struct {
 	    SNAPSHOT_MAX_BACKENDS },
 	[SNAP_SECT_UPSTREAM_CAS] = { "upstream cas", SNAP_CA_SIZE,
 	    SNAPSHOT_MAX_BACKENDS },
+	[SNAP_SECT_CERTS] = { "certificates", SNAP_CERT_SIZE,
+	    SNAPSHOT_MAX_CERTS },
 };
 
 #define SNAP_META_DEFAULT_BACKEND	48
@@ -153,6 +169,18 @@ static const struct {
 #define SNAP_META_DEFAULT_SOURCE	56
 #define SNAP_META_WORKERS		64
 #define SNAP_META_PASSIVE		68
+#define SNAP_META_TLS_HS_TIMEOUT	72
+#define SNAP_META_TLS_PROTOCOLS		76
+#define SNAP_META_TLS_CACHE		80
+#define SNAP_META_HTTPS_PORT		84
+#define SNAP_META_TLS_CIPHERS		88
+#define SNAP_META_TLS_SUITES		96
+#define SNAP_META_TLS_CURVES		104
+#define SNAP_META_RESERVED		112
+
+#define SNAP_CERT_NAME		0
+#define SNAP_CERT_PEM		8
+#define SNAP_CERT_KIND		16
 
 #define SNAP_HOST_NAME		0
 #define SNAP_HOST_FIRST_PATH	8
@@ -165,6 +193,8 @@ static const struct {
 #define SNAP_PATH_SOURCE	8
 #define SNAP_PATH_TYPE		16
 #define SNAP_PATH_BACKEND	20
+#define SNAP_PATH_TLS_FLAGS	24
+#define SNAP_PATH_HSTS		28
 
 #define SNAP_BE_NAME		0
 #define SNAP_BE_POLICY_ARG	8
@@ -417,6 +447,16 @@ route_table_free(struct route_table *rt)
 		}
 		free(rt->backends);
 	}
+	if (rt->certs != NULL) {
+		for (i = 0; i < rt->ncerts; i++) {
+			free(rt->certs[i].name);
+			free(rt->certs[i].pem);
+			free(rt->certs[i].source);
+		}
+		free(rt->certs);
+	}
+	rt->certs = NULL;
+	rt->ncerts = 0;
 	free(rt->default_source);
 	for (i = 0; rt->cas != NULL && i < rt->ncas; i++)
 		free(rt->cas[i].pem);
@@ -548,6 +588,11 @@ snap_check_path(const struct route_table *rt, const struct route_host *h,
 		    p->backend, rt->nbackends);
 		return -1;
 	}
+	if ((p->tls_flags & ~(uint32_t)ROUTE_TLS_FLAGS) != 0) {
+		snap_err(err, errlen, "host \"%s\": path \"%s\": unknown TLS "
+		    "flags %#x", h->host, p->path, p->tls_flags);
+		return -1;
+	}
 	return 0;
 }
 
@@ -592,6 +637,89 @@ snap_check_backend(const struct route_backend *b, size_t i, size_t ncas,
 			snap_err(err, errlen, "backend %zu: endpoint %zu: "
 			    "address family %d is not IPv4 or IPv6", i, j,
 			    (int)ep->addr.ss_family);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The kind of certificate name <name>: exact, wildcard or default. */
+static uint32_t
+snap_cert_kind(const char *name)
+{
+	if (name[0] == '\0')
+		return SNAPSHOT_HOST_ANY;
+	return name[0] == '*' ? SNAPSHOT_HOST_WILDCARD : SNAPSHOT_HOST_EXACT;
+}
+
+/*
+ * A certificate name: empty (the default), or a lower-case host name
+ * without '*', or "*." and such a name.  Shared by both sides.
+ */
+static int
+snap_cert_name_ok(const char *name, size_t len)
+{
+	size_t i = 0;
+
+	if (len == 0)
+		return 1;
+	if (len > 2 && name[0] == '*' && name[1] == '.')
+		i = 2;
+	if (len - i > 253)
+		return 0;
+	for (; i < len; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= '0' && name[i] <= '9') ||
+		    name[i] == '-' || name[i] == '.' || name[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static int
+snap_cmp_cert(const void *a, const void *b)
+{
+	const struct route_cert *ca = *(const struct route_cert *const *)a;
+	const struct route_cert *cb = *(const struct route_cert *const *)b;
+
+	return strcmp(ca->name, cb->name);
+}
+
+/*
+ * Checks the certificates of <rt> and fills <certs> sorted by name; adds
+ * their string bytes to *<strsize>.  0, or -1 with a reason.
+ */
+static int
+snap_prepare_certs(const struct route_table *rt,
+    const struct route_cert **certs, size_t *strsize, char *err,
+    size_t errlen)
+{
+	const struct route_cert *c;
+	size_t i;
+
+	if (rt->ncerts > SNAPSHOT_MAX_CERTS ||
+	    (rt->ncerts > 0 && rt->certs == NULL)) {
+		snap_err(err, errlen, "%zu certificates, at most %u",
+		    rt->ncerts, SNAPSHOT_MAX_CERTS);
+		return -1;
+	}
+	for (i = 0; i < rt->ncerts; i++) {
+		c = &rt->certs[i];
+		if (c->name == NULL || c->pem == NULL || c->pem[0] == '\0' ||
+		    !snap_cert_name_ok(c->name, strlen(c->name)) ||
+		    strlen(c->pem) > SNAPSHOT_MAX_PEM) {
+			snap_err(err, errlen, "certificate %zu: bad name, or "
+			    "PEM empty or over %u bytes", i, SNAPSHOT_MAX_PEM);
+			return -1;
+		}
+		certs[i] = c;
+		*strsize += strlen(c->name) + strlen(c->pem);
+	}
+	if (rt->ncerts > 1)
+		qsort(certs, rt->ncerts, sizeof(*certs), snap_cmp_cert);
+	for (i = 1; i < rt->ncerts; i++) {
+		if (strcmp(certs[i - 1]->name, certs[i]->name) == 0) {
+			snap_err(err, errlen, "certificate \"%s\" appears "
+			    "twice", certs[i]->name);
 			return -1;
 		}
 	}
@@ -692,6 +820,21 @@ snap_prepare(const struct route_table *rt, const struct route_host **hosts,
 		    "backends)", (int)rt->default_backend, rt->nbackends);
 		return -1;
 	}
+	if (strnlen(rt->settings.tls_ciphers, ROUTE_TLS_CIPHERS_MAX) ==
+	    ROUTE_TLS_CIPHERS_MAX ||
+	    strnlen(rt->settings.tls_ciphersuites, ROUTE_TLS_SUITES_MAX) ==
+	    ROUTE_TLS_SUITES_MAX ||
+	    strnlen(rt->settings.tls_curves, ROUTE_TLS_CURVES_MAX) ==
+	    ROUTE_TLS_CURVES_MAX || rt->settings.https_port > 65535 ||
+	    rt->settings.tls_session_cache > 1 ||
+	    (rt->settings.tls_protocols & ~(uint32_t)(ROUTE_TLS_V12 |
+	    ROUTE_TLS_V13)) != 0) {
+		snap_err(err, errlen, "bad TLS settings");
+		return -1;
+	}
+	sz += strlen(rt->settings.tls_ciphers) +
+	    strlen(rt->settings.tls_ciphersuites) +
+	    strlen(rt->settings.tls_curves);
 	*strsize = sz;
 	return 0;
 }
@@ -739,6 +882,13 @@ snap_put_meta(struct snap_enc *e, uint8_t *r, const struct route_table *rt,
 	snap_put_string(e, r + SNAP_META_DEFAULT_SOURCE, rt->default_source);
 	snap_put32(r + SNAP_META_WORKERS, st->workers);
 	snap_put32(r + SNAP_META_PASSIVE, st->passive_failures);
+	snap_put32(r + SNAP_META_TLS_HS_TIMEOUT, st->tls_handshake_timeout_ms);
+	snap_put32(r + SNAP_META_TLS_PROTOCOLS, st->tls_protocols);
+	snap_put32(r + SNAP_META_TLS_CACHE, st->tls_session_cache);
+	snap_put32(r + SNAP_META_HTTPS_PORT, st->https_port);
+	snap_put_string(e, r + SNAP_META_TLS_CIPHERS, st->tls_ciphers);
+	snap_put_string(e, r + SNAP_META_TLS_SUITES, st->tls_ciphersuites);
+	snap_put_string(e, r + SNAP_META_TLS_CURVES, st->tls_curves);
 }
 
 static uint32_t
@@ -835,6 +985,7 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 {
 	const struct route_host **hosts = NULL, *h;
 	const struct route_path **paths = NULL, *p;
+	const struct route_cert **certs = NULL;
 	struct snap_enc e;
 	uint8_t *buf = NULL, *sect, *r;
 	size_t npaths, nendpoints, nindexed, strsize, total, i, j, n;
@@ -878,11 +1029,14 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 	}
 
 	if ((hosts = calloc(rt->nhosts + 1, sizeof(*hosts))) == NULL ||
-	    (paths = calloc(npaths + 1, sizeof(*paths))) == NULL) {
+	    (paths = calloc(npaths + 1, sizeof(*paths))) == NULL ||
+	    (rt->ncerts <= SNAPSHOT_MAX_CERTS && (certs = calloc(rt->ncerts +
+	    1, sizeof(*certs))) == NULL)) {
 		snap_err(err, errlen, "out of memory");
 		goto done;
 	}
 	if (snap_prepare(rt, hosts, paths, &nindexed, &strsize, err,
+	    errlen) == -1 || snap_prepare_certs(rt, certs, &strsize, err,
 	    errlen) == -1)
 		goto done;
 
@@ -896,6 +1050,7 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 	cnt[SNAP_SECT_ENDPOINTS] = nendpoints;
 	cnt[SNAP_SECT_UPSTREAM_TLS] = rt->nbackends;
 	cnt[SNAP_SECT_UPSTREAM_CAS] = rt->ncas;
+	cnt[SNAP_SECT_CERTS] = rt->ncerts;
 	cnt[SNAP_SECT_STRINGS] = strsize;	/* upper bound until written */
 	/* Strings go last so that the blob can end where they do. */
 	total = SNAP_DATA_START;
@@ -946,11 +1101,13 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 		}
 		for (j = 0; j < h->npaths; j++, n++) {
 			p = paths[n];
-			r = buf + off[SNAP_SECT_PATHS] + n * 24;
+			r = buf + off[SNAP_SECT_PATHS] + n * SNAP_PATH_SIZE;
 			snap_put_string(&e, r + SNAP_PATH_PATH, p->path);
 			snap_put_string(&e, r + SNAP_PATH_SOURCE, p->source);
 			snap_put32(r + SNAP_PATH_TYPE, (uint32_t)p->type);
 			snap_put32(r + SNAP_PATH_BACKEND, p->backend);
+			snap_put32(r + SNAP_PATH_TLS_FLAGS, p->tls_flags);
+			snap_put32(r + SNAP_PATH_HSTS, p->hsts_max_age);
 		}
 	}
 
@@ -966,6 +1123,12 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 	for (i = 0; i < rt->ncas; i++)
 		snap_put_ca(&e, buf + off[SNAP_SECT_UPSTREAM_CAS] +
 		    i * SNAP_CA_SIZE, &rt->cas[i]);
+	for (i = 0; i < rt->ncerts; i++) {
+		r = buf + off[SNAP_SECT_CERTS] + i * SNAP_CERT_SIZE;
+		snap_put_string(&e, r + SNAP_CERT_NAME, certs[i]->name);
+		snap_put_string(&e, r + SNAP_CERT_PEM, certs[i]->pem);
+		snap_put32(r + SNAP_CERT_KIND, snap_cert_kind(certs[i]->name));
+	}
 	snap_put_meta(&e, buf + off[SNAP_SECT_META], rt, anyhost);
 
 	/* Shrink to the strings actually written. */
@@ -999,6 +1162,7 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 	free(buf);
 	free(hosts);
 	free(paths);
+	free(certs);
 	return rc;
 }
 
@@ -1086,6 +1250,24 @@ snap_open_sections(const uint8_t *b, size_t len, uint32_t *off,
 	return 0;
 }
 
+/* Copies the setting string at strref <ref> into <out> (<outlen>). */
+static int
+snap_open_setting(const struct snapshot *s, const uint8_t *ref, char *out,
+    size_t outlen)
+{
+	const char *v;
+	size_t len;
+
+	if (!snap_ref_ok(s, ref))
+		return -1;
+	v = snap_str(s, ref, &len);
+	if (len >= outlen || memchr(v, '\0', len) != NULL)
+		return -1;
+	memcpy(out, v, len);
+	out[len] = '\0';
+	return 0;
+}
+
 static int
 snap_open_meta(struct snapshot *s, const uint8_t *r, char *err,
     size_t errlen)
@@ -1132,6 +1314,62 @@ snap_open_meta(struct snapshot *s, const uint8_t *r, char *err,
 	}
 	s->default_source = snap_str(s, r + SNAP_META_DEFAULT_SOURCE, &len);
 	s->default_sourcelen = (uint32_t)len;
+	st->tls_handshake_timeout_ms = snap_get32(r + SNAP_META_TLS_HS_TIMEOUT);
+	st->tls_protocols = snap_get32(r + SNAP_META_TLS_PROTOCOLS);
+	st->tls_session_cache = snap_get32(r + SNAP_META_TLS_CACHE);
+	st->https_port = snap_get32(r + SNAP_META_HTTPS_PORT);
+	if ((st->tls_protocols & ~(uint32_t)(ROUTE_TLS_V12 | ROUTE_TLS_V13)) ||
+	    st->tls_session_cache > 1 || st->https_port > 65535 ||
+	    snap_get64(r + SNAP_META_RESERVED) != 0 ||
+	    snap_open_setting(s, r + SNAP_META_TLS_CIPHERS, st->tls_ciphers,
+	    sizeof(st->tls_ciphers)) == -1 ||
+	    snap_open_setting(s, r + SNAP_META_TLS_SUITES,
+	    st->tls_ciphersuites, sizeof(st->tls_ciphersuites)) == -1 ||
+	    snap_open_setting(s, r + SNAP_META_TLS_CURVES, st->tls_curves,
+	    sizeof(st->tls_curves)) == -1) {
+		snap_err(err, errlen, "bad TLS settings");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Certificates: names well-formed for their kind, sorted and unique,
+ * PEM in bounds, not empty, without NUL (OpenSSL reads it as text).
+ */
+static int
+snap_open_certs(const struct snapshot *s, char *err, size_t errlen)
+{
+	const uint8_t *r;
+	const char *name, *pem, *prev = NULL;
+	size_t namelen, pemlen, prevlen = 0;
+	uint32_t i, kind;
+
+	for (i = 0; i < s->ncerts; i++) {
+		r = (const uint8_t *)s->certs + (size_t)i * SNAP_CERT_SIZE;
+		if (!snap_ref_ok(s, r + SNAP_CERT_NAME) ||
+		    !snap_ref_ok(s, r + SNAP_CERT_PEM) ||
+		    snap_get32(r + 20) != 0) {
+			snap_err(err, errlen, "certificate %u: bad record", i);
+			return -1;
+		}
+		name = snap_str(s, r + SNAP_CERT_NAME, &namelen);
+		pem = snap_str(s, r + SNAP_CERT_PEM, &pemlen);
+		kind = snap_get32(r + SNAP_CERT_KIND);
+		if (!snap_cert_name_ok(name, namelen) || pemlen == 0 ||
+		    pemlen > SNAPSHOT_MAX_PEM ||
+		    memchr(pem, '\0', pemlen) != NULL ||
+		    kind != (namelen == 0 ? SNAPSHOT_HOST_ANY : name[0] == '*' ?
+		    SNAPSHOT_HOST_WILDCARD : SNAPSHOT_HOST_EXACT) ||
+		    (i > 0 &&
+		    snap_bytecmp(prev, prevlen, name, namelen) >= 0)) {
+			snap_err(err, errlen, "certificate %u: bad name, kind "
+			    "or PEM, or out of order", i);
+			return -1;
+		}
+		prev = name;
+		prevlen = namelen;
+	}
 	return 0;
 }
 
@@ -1180,11 +1418,14 @@ snap_open_hosts(const struct snapshot *s, uint32_t *nindexed, char *err,
 		}
 		next = first + n;
 		for (j = first; j < next; j++) {
-			pr = (const uint8_t *)s->paths + (size_t)j * 24;
+			pr = (const uint8_t *)s->paths +
+			    (size_t)j * SNAP_PATH_SIZE;
 			type = snap_get32(pr + SNAP_PATH_TYPE);
 			if (!snap_ref_ok(s, pr + SNAP_PATH_PATH) ||
 			    !snap_ref_ok(s, pr + SNAP_PATH_SOURCE) ||
 			    type > ROUTE_PATH_PREFIX ||
+			    (snap_get32(pr + SNAP_PATH_TLS_FLAGS) &
+			    ~(uint32_t)ROUTE_TLS_FLAGS) != 0 ||
 			    snap_get32(pr + SNAP_PATH_BACKEND) >=
 			    s->nbackends) {
 				snap_err(err, errlen, "path %u: bad record", j);
@@ -1469,12 +1710,15 @@ snapshot_open(struct snapshot *s, const void *base, size_t len, char *err,
 	s->upstream_tls = b + off[SNAP_SECT_UPSTREAM_TLS];
 	s->cas = b + off[SNAP_SECT_UPSTREAM_CAS];
 	s->ncas = cnt[SNAP_SECT_UPSTREAM_CAS];
+	s->certs = b + off[SNAP_SECT_CERTS];
+	s->ncerts = cnt[SNAP_SECT_CERTS];
 
 	if (snap_open_meta(s, b + off[SNAP_SECT_META], err, errlen) == -1 ||
 	    snap_open_hosts(s, &nindexed, err, errlen) == -1 ||
 	    snap_open_index(s, nindexed, err, errlen) == -1 ||
 	    snap_open_backends(s, err, errlen) == -1 ||
-	    snap_open_upstream_tls(s, err, errlen) == -1) {
+	    snap_open_upstream_tls(s, err, errlen) == -1 ||
+	    snap_open_certs(s, err, errlen) == -1) {
 		memset(s, 0, sizeof(*s));
 		return -1;
 	}
@@ -1576,12 +1820,53 @@ void
 snapshot_path(const struct snapshot *s, uint32_t idx,
     struct snapshot_path *out)
 {
-	const uint8_t *r = (const uint8_t *)s->paths + (size_t)idx * 24;
+	const uint8_t *r = (const uint8_t *)s->paths +
+	    (size_t)idx * SNAP_PATH_SIZE;
 
 	out->path = snap_str(s, r + SNAP_PATH_PATH, &out->pathlen);
 	out->source = snap_str(s, r + SNAP_PATH_SOURCE, &out->sourcelen);
 	out->type = snap_get32(r + SNAP_PATH_TYPE);
 	out->backend = snap_get32(r + SNAP_PATH_BACKEND);
+	out->tls_flags = snap_get32(r + SNAP_PATH_TLS_FLAGS);
+	out->hsts_max_age = snap_get32(r + SNAP_PATH_HSTS);
+}
+
+void
+snapshot_cert(const struct snapshot *s, uint32_t idx,
+    struct snapshot_cert *out)
+{
+	const uint8_t *r = (const uint8_t *)s->certs +
+	    (size_t)idx * SNAP_CERT_SIZE;
+
+	out->name = snap_str(s, r + SNAP_CERT_NAME, &out->namelen);
+	out->pem = snap_str(s, r + SNAP_CERT_PEM, &out->pemlen);
+	out->kind = snap_get32(r + SNAP_CERT_KIND);
+}
+
+int32_t
+snapshot_cert_find(const struct snapshot *s, const char *name,
+    size_t namelen)
+{
+	const uint8_t *r;
+	const char *n;
+	size_t nlen;
+	uint32_t lo = 0, hi = s->ncerts, mid;
+	int c;
+
+	/* snapshot_open() checked the order: a binary search is safe. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		r = (const uint8_t *)s->certs + (size_t)mid * SNAP_CERT_SIZE;
+		n = snap_str(s, r + SNAP_CERT_NAME, &nlen);
+		c = snap_bytecmp(n, nlen, name, namelen);
+		if (c == 0)
+			return (int32_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
 }
 
 int32_t

@@ -6,7 +6,8 @@
  * table, host index (exact hosts hashed, wildcards by parent domain, the
  * host-less rules), per-host path rules (Exact, then Prefix longest first),
  * backends, endpoints, backend TLS settings and the CA bundles they
- * trust.  The master copies it into a sealed memfd.
+ * trust, TLS certificates by SNI name.  The master copies it into a
+ * sealed memfd.
  *
  * Reader (worker): snapshot_open() validates every offset, index, string
  * and the checksum before anything else looks at the blob, so lookups on an
@@ -32,6 +33,9 @@
 #define SNAPSHOT_MAX_ENDPOINTS	(1u << 22)
 #define SNAPSHOT_MAX_CA_SIZE	(8u << 20)	/* one PEM bundle */
 #define SNAPSHOT_MAX_SERVER_NAME 253		/* backend TLS name */
+#define SNAPSHOT_MAX_CERTS	(1u << 16)
+/* One chain and key: tls.crt and tls.key of 512 KiB each, a newline. */
+#define SNAPSHOT_MAX_PEM	((1u << 20) + 64)
 
 /* An opened (validated) snapshot: a view into the blob. */
 struct snapshot {
@@ -55,6 +59,8 @@ struct snapshot {
 	const void		*upstream_tls;	/* one record per backend */
 	const void		*cas;
 	uint32_t		 ncas;
+	const void		*certs;
+	uint32_t		 ncerts;
 	int32_t			 anyhost;	/* host-less rules, -1 none */
 	int32_t			 default_backend;	/* -1 none */
 	const char		*default_source;	/* counted, never NULL */
@@ -177,7 +183,28 @@ struct snapshot_path {
 	uint32_t		 backend;
 	const char		*source;	/* counted, never NULL */
 	size_t			 sourcelen;
+	uint32_t		 tls_flags;	/* ROUTE_TLS_* */
+	uint32_t		 hsts_max_age;	/* seconds */
 };
+
+/* A certificate: SNI name (kind tells exact, wildcard, default). */
+struct snapshot_cert {
+	const char		*name;		/* counted, lower case */
+	size_t			 namelen;
+	const char		*pem;		/* counted, chain then key */
+	size_t			 pemlen;
+	uint32_t		 kind;		/* enum snapshot_host_kind */
+};
+
+void	snapshot_cert(const struct snapshot *s, uint32_t idx,
+	    struct snapshot_cert *out);
+
+/*
+ * The certificate named exactly <name> (lower case; "*.a.b" for a
+ * wildcard, "" for the default), or -1.
+ */
+int32_t	snapshot_cert_find(const struct snapshot *s, const char *name,
+	    size_t namelen);
 
 void	snapshot_host(const struct snapshot *s, uint32_t idx,
 	    struct snapshot_host *out);

@@ -20,11 +20,13 @@ cd "$ROOT"
 PY=/usr/bin/python3	# the PATH python3 may be a pyenv build without pytest
 NPROC=$(nproc 2>/dev/null || echo 2)
 
+# openssl: the TLS integration tests make their certificates with it.
 # systemd: only for `systemd-analyze verify` of the unit (harmless in a
 # container: nothing is started).
 BASE_PKGS="build-essential autoconf automake libtool pkg-config libev-dev
 libcurl4-openssl-dev libjson-c-dev libyaml-dev libssl-dev libseccomp-dev check
-python3 python3-pytest python3-yaml curl clang mandoc netcat-openbsd systemd"
+python3 python3-pytest python3-yaml curl clang mandoc netcat-openbsd systemd
+openssl"
 BENCH_PKGS="wrk nginx-light haproxy"
 # kubectl for the fake API server's client test; a kubectl from another
 # package (a cloud SDK's, say) conflicts with it and serves as well.

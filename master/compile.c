@@ -21,7 +21,12 @@
  *     has cached: compile itself never looks a name up);
  *  5. cc_report, cc_layout, cc_sort_errors: errors, then hosts, paths
  *     and backends, already sorted by the passes above; errors grouped
- *     by Ingress, oldest first.
+ *     by Ingress, oldest first;
+ *  6. cc_tls (between 1 and 2): the certificates of spec.tls, from
+ *     kubernetes.io/tls Secrets checked by tls_certs_check() (OpenSSL on
+ *     memory; the only input besides the store is the clock, for the
+ *     expiry warning); a bad Secret is reported and its hosts get the
+ *     default certificate, which the master adds.
  */
 #include "config.h"
 
@@ -43,6 +48,7 @@
 #include "master/compile.h"
 #include "master/objects.h"
 #include "master/store.h"
+#include "master/tls_certs.h"
 
 #define COMPILE_CONTROLLER	"ingressd.io/ingress-controller"
 #define ANN_LOAD_BALANCE	"ingressd.io/load-balance"
@@ -61,6 +67,12 @@
 #define ANN_BACKEND_CA_SECRET	"ingressd.io/backend-ca-secret"
 #define ANN_BACKEND_TLS_VERIFY	"ingressd.io/backend-tls-verify"
 #define ANN_BACKEND_TLS_NAME	"ingressd.io/backend-tls-server-name"
+#define ANN_SSL_REDIRECT	"ingressd.io/ssl-redirect"
+#define ANN_HSTS		"ingressd.io/hsts"
+#define ANN_HSTS_MAX_AGE	"ingressd.io/hsts-max-age"
+#define ANN_HSTS_SUBDOMAINS	"ingressd.io/hsts-include-subdomains"
+#define CC_HSTS_MAX_AGE		31536000	/* one year, in seconds */
+#define CC_SECRET_TLS		"kubernetes.io/tls"
 
 /*
  * ingressd.io/load-balance values; <arg> 1: ":NAME" required (a header or
@@ -107,6 +119,9 @@ struct cc_ingress {
 	uint32_t	 connect_ms;
 	uint32_t	 response_ms;
 	struct route_health health;	/* strings borrowed */
+	uint32_t	 tls_flags;	/* ROUTE_TLS_* but REDIRECT: by host */
+	int		 ssl_redirect;	/* ingressd.io/ssl-redirect */
+	uint32_t	 hsts_max_age;
 };
 
 /* One (host, path, type) or defaultBackend an Ingress asks for. */
@@ -154,6 +169,8 @@ struct cc {
 	struct cc_ep	*eps;		/* scratch for cc_resolve */
 	size_t		 neps;
 	size_t		 epcap;
+	const char	**tlshosts;	/* spec.tls hosts, sorted, borrowed */
+	size_t		 ntlshosts;
 };
 
 static int
@@ -484,6 +501,57 @@ cc_health(struct cc *c, struct cc_ingress *ci)
 	return cc_health_apply(c, &src, &ci->health);
 }
 
+/*
+ * Boolean annotation <key> of <ci> into *<v> ("true"/"false"; absent or
+ * bad leaves <def>, bad is reported).  -1 only when out of memory.
+ */
+static int
+cc_bool(struct cc *c, struct cc_ingress *ci, const char *key, int def,
+    int *v)
+{
+	const char *s;
+
+	*v = def;
+	if ((s = objects_annotation(ci->o, key)) == NULL)
+		return 0;
+	if (strcmp(s, "true") == 0)
+		*v = 1;
+	else if (strcmp(s, "false") == 0)
+		*v = 0;
+	else
+		return cc_error(c, (size_t)(ci - c->ings), "annotation %s: "
+		    "\"%s\" is not \"true\" or \"false\"; %s applies", key, s,
+		    def ? "true" : "false");
+	return 0;
+}
+
+/* The ssl-redirect and HSTS annotations of <ci>; -1 on ENOMEM. */
+static int
+cc_tls_settings(struct cc *c, struct cc_ingress *ci)
+{
+	const char *v;
+	uint64_t x;
+	int hsts, sub;
+
+	if (cc_bool(c, ci, ANN_SSL_REDIRECT, 1, &ci->ssl_redirect) == -1 ||
+	    cc_bool(c, ci, ANN_HSTS, 0, &hsts) == -1 ||
+	    cc_bool(c, ci, ANN_HSTS_SUBDOMAINS, 0, &sub) == -1)
+		return -1;
+	ci->tls_flags = (hsts ? ROUTE_TLS_HSTS : 0) |
+	    (hsts && sub ? ROUTE_TLS_HSTS_SUBDOMAINS : 0);
+	ci->hsts_max_age = CC_HSTS_MAX_AGE;
+	if ((v = objects_annotation(ci->o, ANN_HSTS_MAX_AGE)) == NULL)
+		return 0;
+	if (util_parse_duration_ms(v, &x) == -1 || x / 1000 > 0x7fffffff ||
+	    x % 1000 != 0)
+		return cc_error(c, (size_t)(ci - c->ings), "annotation %s: "
+		    "\"%s\" is not a duration in whole seconds (e.g. "
+		    "\"31536000s\", \"8760h\"); %u seconds apply",
+		    ANN_HSTS_MAX_AGE, v, CC_HSTS_MAX_AGE);
+	ci->hsts_max_age = (uint32_t)(x / 1000);
+	return 0;
+}
+
 /* Per-backend settings of <ci> from its annotations; -1 on ENOMEM. */
 static int
 cc_settings(struct cc *c, struct cc_ingress *ci)
@@ -519,7 +587,7 @@ cc_settings(struct cc *c, struct cc_ingress *ci)
 	}
 	if (cc_duration(c, ci, ANN_CONNECT_TIMEOUT, &ci->connect_ms) == -1 ||
 	    cc_duration(c, ci, ANN_RESPONSE_TIMEOUT, &ci->response_ms) == -1 ||
-	    cc_health(c, ci) == -1)
+	    cc_health(c, ci) == -1 || cc_tls_settings(c, ci) == -1)
 		return -1;
 	return 0;
 }
@@ -555,6 +623,151 @@ cc_select(struct cc *c)
 	for (i = 0; i < c->nings; i++)
 		if (cc_settings(c, &c->ings[i]) == -1)
 			return -1;
+	return 0;
+}
+
+static int
+cc_strpcmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 when <name> is in the sorted spec.tls hosts. */
+static int
+cc_tls_listed(const struct cc *c, const char *name)
+{
+	return c->ntlshosts > 0 && bsearch(&name, c->tlshosts, c->ntlshosts,
+	    sizeof(*c->tlshosts), cc_strpcmp) != NULL;
+}
+
+/*
+ * 1 when rule host <host> has TLS: named in some spec.tls, or covered by
+ * a wildcard there ("*.example.com" covers one label).
+ */
+static int
+cc_host_tls(const struct cc *c, const char *host)
+{
+	const char *dot;
+	char buf[300];
+
+	if (host[0] == '\0')
+		return 0;
+	if (cc_tls_listed(c, host))
+		return 1;
+	if (host[0] == '*' || (dot = strchr(host, '.')) == NULL ||
+	    dot == host || dot[1] == '\0')
+		return 0;
+	if ((size_t)snprintf(buf, sizeof(buf), "*%s", dot) >= sizeof(buf))
+		return 0;
+	return cc_tls_listed(c, buf);
+}
+
+/* The certificate named <name> so far, or NULL. */
+static const struct route_cert *
+cc_cert_find(const struct route_table *rt, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rt->ncerts; i++)
+		if (strcmp(rt->certs[i].name, name) == 0)
+			return &rt->certs[i];
+	return NULL;
+}
+
+/*
+ * The certificate of one spec.tls entry <t> of <ci> for its hosts, in
+ * age order: the first Ingress to name a host gives its certificate.  A
+ * missing or bad Secret is reported; its hosts keep the default one.
+ */
+static int
+cc_tls_entry(struct cc *c, size_t at, const struct obj_ingress_tls *t)
+{
+	struct route_table *rt = &c->out->rt;
+	const struct obj *o = c->ings[at].o, *so;
+	const struct obj_secret *sec;
+	struct route_cert *rc;
+	char reason[300], *pem = NULL, *id = NULL;
+	size_t i, fresh = 0;
+	int expired, r = 0;
+
+	for (i = 0; i < t->nhosts; i++)
+		if (cc_cert_find(rt, t->hosts[i]) == NULL)
+			fresh++;
+	if (t->secret == NULL || fresh == 0)
+		return 0;
+	if (asprintf(&id, "%s/%s", o->meta.namespace, t->secret) == -1)
+		return -1;
+	so = store_get(c->st, OBJ_SECRET, o->meta.namespace, t->secret);
+	sec = so != NULL ? &so->u.secret : NULL;
+	if (sec == NULL)
+		util_strlcpy(reason, "not found", sizeof(reason));
+	else if (sec->type == NULL || strcmp(sec->type, CC_SECRET_TLS) != 0)
+		snprintf(reason, sizeof(reason), "type \"%s\", not %s",
+		    sec->type != NULL ? sec->type : "", CC_SECRET_TLS);
+	else if (tls_certs_check((const char *)sec->tls_crt, sec->tls_crt_len,
+	    (const char *)sec->tls_key, sec->tls_key_len, &pem, &expired,
+	    reason, sizeof(reason)) == 0)
+		reason[0] = '\0';
+	if (reason[0] != '\0') {
+		r = cc_error(c, at, "TLS Secret %s: %s; its hosts use the "
+		    "default certificate", id, reason);
+		goto done;
+	}
+	if (expired && (r = cc_error(c, at, "TLS Secret %s: the certificate "
+	    "has expired; serving it anyway", id)) == -1)
+		goto done;
+	if ((rc = reallocarray(rt->certs, rt->ncerts + fresh,
+	    sizeof(*rt->certs))) == NULL) {
+		r = -1;
+		goto done;
+	}
+	rt->certs = rc;
+	for (i = 0; i < t->nhosts; i++) {
+		if (cc_cert_find(rt, t->hosts[i]) != NULL)
+			continue;
+		rc = &rt->certs[rt->ncerts];
+		memset(rc, 0, sizeof(*rc));
+		rt->ncerts++;
+		if ((rc->name = strdup(t->hosts[i])) == NULL ||
+		    (rc->pem = strdup(pem)) == NULL ||
+		    (rc->source = strdup(id)) == NULL) {
+			r = -1;
+			goto done;
+		}
+	}
+ done:
+	free(pem);
+	free(id);
+	return r;
+}
+
+/* Pass 6: certificates and the TLS host set, oldest Ingress first. */
+static int
+cc_tls(struct cc *c)
+{
+	const struct obj_ingress *in;
+	size_t i, j, k, n = 0;
+
+	for (i = 0; i < c->nings; i++) {
+		in = &c->ings[i].o->u.ingress;
+		for (j = 0; j < in->ntls; j++)
+			n += in->tls[j].nhosts;
+	}
+	if (n == 0)
+		return 0;
+	if ((c->tlshosts = calloc(n, sizeof(*c->tlshosts))) == NULL)
+		return -1;
+	for (i = 0; i < c->nings; i++) {
+		in = &c->ings[i].o->u.ingress;
+		for (j = 0; j < in->ntls; j++) {
+			for (k = 0; k < in->tls[j].nhosts; k++)
+				c->tlshosts[c->ntlshosts++] =
+				    in->tls[j].hosts[k];
+			if (cc_tls_entry(c, i, &in->tls[j]) == -1)
+				return -1;
+		}
+	}
+	qsort(c->tlshosts, c->ntlshosts, sizeof(*c->tlshosts), cc_strpcmp);
 	return 0;
 }
 
@@ -1325,8 +1538,6 @@ cc_backends(struct cc *c)
 			if (cc_ref(&c->out->refs[nb], oi->o->meta.namespace,
 			    cl->ref) == -1 ||
 			    cc_resolve(c, oi->o->meta.namespace, cl->ref, be,
-			    &c->reasons[nb]) == -1)
-			if (cc_resolve(c, oi->o->meta.namespace, cl->ref, be,
 			    &c->reasons[nb]) == -1 ||
 			    cc_backend_tls(c, owner->ing,
 			    oi->o->meta.namespace, cl->ref->service, be) == -1)
@@ -1482,6 +1693,13 @@ cc_layout(struct cc *c)
 		p = &h->paths[j++];
 		p->type = cl->type;
 		p->backend = (uint32_t)cl->backend;
+		if (cc_host_tls(c, cl->host)) {
+			p->tls_flags = c->ings[cl->ing].tls_flags |
+			    (c->ings[cl->ing].ssl_redirect ?
+			    ROUTE_TLS_REDIRECT : 0);
+			if (p->tls_flags & ROUTE_TLS_HSTS)
+				p->hsts_max_age = c->ings[cl->ing].hsts_max_age;
+		}
 		if ((p->path = strdup(cl->path)) == NULL ||
 		    (p->source = strdup(c->ings[cl->ing].id)) == NULL)
 			return -1;
@@ -1512,6 +1730,7 @@ cc_free(struct cc *c)
 	free(c->slices);
 	free(c->eps);
 	free(c->errkeys);
+	free(c->tlshosts);
 }
 
 /*
@@ -1533,7 +1752,7 @@ compile_routes(const struct store *st, const struct compile_options *opt,
 	c.st = st;
 	c.opt = opt;
 	c.out = out;
-	if (cc_select(&c) == -1 || cc_claims(&c) == -1 ||
+	if (cc_select(&c) == -1 || cc_tls(&c) == -1 || cc_claims(&c) == -1 ||
 	    cc_arbitrate(&c) == -1 || cc_index_slices(&c) == -1 ||
 	    cc_backends(&c) == -1 || cc_report(&c) == -1 ||
 	    cc_layout(&c) == -1 || cc_sort_errors(&c) == -1)

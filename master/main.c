@@ -26,6 +26,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +65,7 @@
 #include "master/stats.h"
 #include "master/store.h"
 #include "master/supervise.h"
+#include "master/tls_certs.h"
 #include "worker/sandbox.h"
 #include "worker/worker.h"
 
@@ -124,6 +127,12 @@ static struct {
 	ev_timer		 upgrade_timer;
 	/* New master's side: the pipe to the old one, until we serve. */
 	int			 upgrade_fd;
+
+	/* TLS: the default certificate, session-ticket keys */
+	char			*tls_pem;	/* chain then key */
+	int			 tls_selfsigned;	/* tls_pem made here */
+	struct ipc_tls_key	 tls_keys[2];	/* current, previous */
+	ev_timer		 tls_rotate;
 } m = { .pid_fd = -1, .ready_fd = -1, .upgrade_pid = -1, .upgrade_rfd = -1,
     .upgrade_fd = -1 };
 
@@ -240,7 +249,82 @@ master_conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (tls_certs_settings_ok(c->tls_ciphers, c->tls_ciphersuites,
+	    c->tls_curves, err, errlen) == -1) {
+		conf_free(c);
+		return -1;
+	}
 	return 0;
+}
+
+/*
+ * The default certificate of <c>: tls.default_certificate and _key when
+ * set, else a self-signed one (made once, kept across reloads).  Replaces
+ * m.tls_pem on success; 0, or -1 with the reason in <err>.
+ */
+static int
+master_tls_default(const struct conf *c, char *err, size_t errlen)
+{
+	char *pem;
+
+	if (c->tls_default_certificate != NULL) {
+		if (tls_certs_load_files(c->tls_default_certificate,
+		    c->tls_default_key, &pem, err, errlen) == -1)
+			return -1;
+		free(m.tls_pem);
+		m.tls_pem = pem;
+		m.tls_selfsigned = 0;
+		log_info("tls: default certificate from %s",
+		    c->tls_default_certificate);
+		return 0;
+	}
+	if (m.tls_pem != NULL && m.tls_selfsigned)
+		return 0;
+	if (tls_certs_selfsigned(&pem, err, errlen) == -1)
+		return -1;
+	free(m.tls_pem);
+	m.tls_pem = pem;
+	m.tls_selfsigned = 1;
+	log_info("tls: no tls.default_certificate: using a self-signed "
+	    "certificate made at start (CN \"ingressd default\")");
+	return 0;
+}
+
+/* Sends the session-ticket keys to one worker, or to all (<w> NULL). */
+static void
+master_tls_keys_send(struct supervise_worker *w)
+{
+	struct ipc_writer wr;
+
+	ipc_writer_init(&wr);
+	ipc_put_bytes(&wr, &m.tls_keys[0], sizeof(m.tls_keys[0]));
+	ipc_put_bytes(&wr, &m.tls_keys[1], sizeof(m.tls_keys[1]));
+	if (wr.bad)
+		return;
+	if (w != NULL)
+		supervise_send(w, IPC_TLS_KEYS, wr.buf, wr.len);
+	else
+		supervise_broadcast(&m.sv, IPC_TLS_KEYS, wr.buf, wr.len);
+}
+
+/*
+ * tls.ticket_key_rotation: a new current key, the old one kept as the
+ * previous so that tickets issued just before still resume.
+ */
+static void
+master_tls_rotate_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct ipc_tls_key k;
+
+	if (tls_certs_ticket_key(&k) == -1) {
+		log_warnx("tls: no randomness for a ticket key; keeping the "
+		    "current one");
+		return;
+	}
+	m.tls_keys[1] = m.tls_keys[0];
+	m.tls_keys[0] = k;
+	master_tls_keys_send(NULL);
+	log_debug("tls: session-ticket key rotated");
 }
 
 static void
@@ -263,6 +347,19 @@ master_compile_options(const struct conf *c, struct compile_options *o)
 	s->upstream_keepalive = c->upstream_keepalive;
 	s->workers = (uint32_t)c->workers;
 	s->passive_failures = c->health_passive_failures;
+	s->tls_handshake_timeout_ms = c->tls_handshake_timeout_ms;
+	s->tls_protocols = c->tls_protocols;
+	s->tls_session_cache = (uint32_t)c->tls_session_cache;
+	if (c->https.enabled)
+		s->https_port = c->https.addr.ss_family == AF_INET6 ?
+		    ntohs(((const struct sockaddr_in6 *)&c->https.addr)->
+		    sin6_port) : ntohs(((const struct sockaddr_in *)
+		    &c->https.addr)->sin_port);
+	/* conf.c bounded the lengths below the arrays. */
+	util_strlcpy(s->tls_ciphers, c->tls_ciphers, sizeof(s->tls_ciphers));
+	util_strlcpy(s->tls_ciphersuites, c->tls_ciphersuites,
+	    sizeof(s->tls_ciphersuites));
+	util_strlcpy(s->tls_curves, c->tls_curves, sizeof(s->tls_curves));
 	o->health.mode = (uint32_t)c->health_mode;
 	o->health.interval_ms = c->health_interval_ms;
 	o->health.timeout_ms = c->health_timeout_ms;
@@ -350,6 +447,29 @@ master_resolved_cb(void *arg)
 	master_publish();
 }
 
+/* Adds the default certificate (SNI name "") to <rt>.  0, or -1. */
+static int
+master_add_default_cert(struct route_table *rt)
+{
+	struct route_cert *c;
+
+	if (m.tls_pem == NULL)
+		return 0;
+	if ((c = reallocarray(rt->certs, rt->ncerts + 1,
+	    sizeof(*c))) == NULL)
+		return -1;
+	rt->certs = c;
+	c = &rt->certs[rt->ncerts];
+	memset(c, 0, sizeof(*c));
+	if ((c->name = strdup("")) == NULL ||
+	    (c->pem = strdup(m.tls_pem)) == NULL) {
+		free(c->name);
+		return -1;
+	}
+	rt->ncerts++;
+	return 0;
+}
+
 /*
  * Compiles the current store with the current config and publishes the
  * result as the next generation.  On any failure the running snapshot
@@ -394,6 +514,12 @@ master_publish(void)
 	store_changes_reset(st);
 	/* Names no Service asked for in this compile are forgotten. */
 	resolver_sweep(m.resolver);
+	if (master_add_default_cert(&res.rt) == -1) {
+		log_warnx("compile: out of memory; keeping generation %llu",
+		    (unsigned long long)m.generation);
+		compile_result_free(&res);
+		return;
+	}
 	if (master_publish_table(&res) == -1) {
 		compile_result_free(&res);
 		return;
@@ -488,6 +614,8 @@ master_health_synced(void *arg, struct supervise_worker *w)
 		if (!wr.bad)
 			supervise_send(w, IPC_HEALTH_STATE, wr.buf, wr.len);
 	}
+	/* A new worker resumes the tickets the others issued. */
+	master_tls_keys_send(w);
 }
 
 static void
@@ -715,6 +843,17 @@ master_check(const char *path)
 	if (geteuid() == 0 && getpwnam(c.user) == NULL)
 		fprintf(stderr, "warning: %s: user \"%s\": no such user: "
 		    "ingressd would not start\n", path, c.user);
+	if (c.tls_default_certificate != NULL) {
+		char *pem;
+
+		if (tls_certs_load_files(c.tls_default_certificate,
+		    c.tls_default_key, &pem, err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s: tls: %s\n", path, err);
+			conf_free(&c);
+			return 1;
+		}
+		free(pem);
+	}
 	if (c.provider_kind == CONF_PROVIDER_KUBE) {
 		struct kubeconfig kc;
 
@@ -910,6 +1049,16 @@ main(int argc, char **argv)
 	    m.conf.control_socket, &master_ctl_ops, err,
 	    sizeof(err))) == NULL)
 		fatalx("control socket: %s", err);
+
+	/* Before the provider's first compile: it puts it in the snapshot. */
+	if (master_tls_default(&m.conf, err, sizeof(err)) == -1)
+		fatalx("tls: %s", err);
+	if (tls_certs_ticket_key(&m.tls_keys[0]) == -1)
+		fatalx("tls: no randomness for a session-ticket key");
+	ev_timer_init(&m.tls_rotate, master_tls_rotate_cb,
+	    m.conf.tls_ticket_key_rotation_ms / 1000.,
+	    m.conf.tls_ticket_key_rotation_ms / 1000.);
+	ev_timer_start(m.loop, &m.tls_rotate);
 
 	/* Before the provider: its first load compiles at once. */
 	if ((m.resolver = resolver_new(m.loop, master_resolved_cb,
@@ -1491,6 +1640,10 @@ master_reload(char *err, size_t errlen)
 	notify_reloading();	/* READY=1 follows once applied */
 	if (master_conf_load(m.config_path, &nc, err, errlen) == -1)
 		return -1;
+	if (master_tls_default(&nc, err, errlen) == -1) {
+		conf_free(&nc);
+		return -1;
+	}
 	relisten = !listeners_same(&m.ls, &nc);
 	if (!master_streq(m.conf.pid_file, nc.pid_file))
 		log_warnx("reload: pid_file changed: restart ingressd to apply "
@@ -1508,6 +1661,10 @@ master_reload(char *err, size_t errlen)
 	old = m.conf;
 	m.conf = nc;
 	log_setlevel(m.conf.log_level);
+	if (old.tls_ticket_key_rotation_ms != nc.tls_ticket_key_rotation_ms) {
+		m.tls_rotate.repeat = nc.tls_ticket_key_rotation_ms / 1000.;
+		ev_timer_again(m.loop, &m.tls_rotate);
+	}
 	supervise_settings(&m.sv, m.conf.user, m.conf.sandbox,
 	    m.conf.log_level, m.foreground, m.conf.shutdown_grace_ms);
 	if (relisten)

@@ -9,7 +9,7 @@
  *
  * It never closes a listen socket: the master owns them, and a closed
  * SO_REUSEPORT socket would reset the connections queued on it.  HTTPS
- * connections are closed at once until TLS lands.
+ * connections go to proxy.c like the others; it does the TLS handshake.
  */
 #include "config.h"
 
@@ -53,7 +53,6 @@ static unsigned		listener_paused;
 static int		listener_stopped;
 static ev_timer		listener_emfile_timer;
 static int		listener_emfile_logged;
-static int		listener_tls_logged;
 
 /* Starts or stops every watcher according to the pause flags. */
 static void
@@ -132,14 +131,6 @@ listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			default:	/* EAGAIN and the rest: next wakeup */
 				return;
 			}
-		}
-		if (l->kind == LISTENER_HTTPS) {
-			if (!listener_tls_logged) {
-				log_info("TLS is not implemented yet");
-				listener_tls_logged = 1;
-			}
-			close(fd);
-			continue;
 		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));

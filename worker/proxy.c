@@ -61,6 +61,7 @@
 #include "worker/admin.h"
 #include "worker/metrics.h"
 #include "worker/proxy.h"
+#include "worker/client_io.h"
 #include "worker/proxy_head.h"
 #include "worker/router.h"
 #include "worker/upstream.h"
@@ -78,7 +79,9 @@
 					 * still bring a request on a drain */
 
 /* Used before the first snapshot and for zero values in one. */
+#define PROXY_LOCAL_HEAD_MAX	8448	/* local response head, Location */
 #define PROXY_DEF_HEADER_MS	60000
+#define PROXY_DEF_TLS_HANDSHAKE_MS 10000
 #define PROXY_DEF_BODY_MS	60000
 #define PROXY_DEF_IDLE_MS	75000
 #define PROXY_DEF_CONNECT_MS	5000
@@ -143,6 +146,7 @@ struct proxy_conn {
 	TAILQ_ENTRY(proxy_conn)	 entry;
 	struct ev_loop		*loop;
 	int			 fd;
+	struct client_io	 io;		/* plain or TLS, on fd */
 	int			 ufd;		/* upstream, -1 none */
 	struct upstream_io	 uio;		/* plain or TLS on ufd */
 	enum listener_kind	 kind;
@@ -194,6 +198,9 @@ struct proxy_conn {
 	uint8_t			 peer_addr[16];
 	uint16_t		 lport;
 
+	uint32_t		 hsts_max_age;	/* Strict-Transport-Security */
+	unsigned		 hsts:1;
+	unsigned		 hsts_sub:1;	/* includeSubDomains */
 	unsigned		 fresh:1;	/* no request yet */
 	unsigned		 linger:1;	/* closing: discard input */
 	unsigned		 close_after:1;	/* close after this response */
@@ -382,7 +389,7 @@ proxy_request_head(struct proxy_conn *c, const char *head, size_t headlen)
 	    headlen))) == NULL)
 		return -1;
 	n = proxy_head_request(b->data, b->cap, &proxy_req, head, headlen, ip,
-	    c->lport);
+	    c->lport, client_io_is_tls(&c->io));
 	if (n == 0) {
 		proxy_buf_put(&b);
 		return -1;
@@ -438,6 +445,26 @@ proxy_sticky_cookie(struct proxy_conn *c, char *head, size_t n, size_t cap)
 	return n - 2 + (size_t)k;
 }
 
+#define PROXY_HSTS_MAX	80	/* the Strict-Transport-Security line */
+
+/* ingressd.io/hsts: adds the header to head <head> as above. */
+static size_t
+proxy_hsts(struct proxy_conn *c, char *head, size_t n, size_t cap)
+{
+	int k;
+
+	if (!c->hsts || n < 4 || memcmp(head + n - 4, "\r\n\r\n", 4) != 0)
+		return n;
+	k = snprintf(head + n - 2, cap - (n - 2), "Strict-Transport-Security: "
+	    "max-age=%u%s\r\n\r\n", c->hsts_max_age,
+	    c->hsts_sub ? "; includeSubDomains" : "");
+	if (k < 0 || (size_t)k >= cap - (n - 2)) {
+		memcpy(head + n - 2, "\r\n", 2);
+		return n;
+	}
+	return n - 2 + (size_t)k;
+}
+
 static int
 proxy_response_head(struct proxy_conn *c, size_t headlen)
 {
@@ -445,15 +472,17 @@ proxy_response_head(struct proxy_conn *c, size_t headlen)
 	size_t n;
 
 	if ((b = proxy_buf_get(proxy_head_response_size(headlen) +
-	    PROXY_STICKY_MAX)) == NULL)
+	    PROXY_STICKY_MAX + PROXY_HSTS_MAX)) == NULL)
 		return -1;
-	n = proxy_head_response(b->data, b->cap - PROXY_STICKY_MAX,
+	n = proxy_head_response(b->data, b->cap - PROXY_STICKY_MAX -
+	    PROXY_HSTS_MAX,
 	    &proxy_resp, c->close_after, c->dechunk);
 	if (n == 0) {
 		proxy_buf_put(&b);
 		return -1;
 	}
 	n = proxy_sticky_cookie(c, b->data, n, b->cap);
+	n = proxy_hsts(c, b->data, n, b->cap);
 	b->end = n;
 	proxy_buf_put(&c->hbuf);
 	c->hbuf = b;
@@ -528,7 +557,7 @@ proxy_close(struct proxy_conn *c)
 	ev_io_stop(loop, &c->rd);
 	ev_io_stop(loop, &c->wr);
 	ev_timer_stop(loop, &c->timer);
-	close(c->fd);
+	client_io_close(&c->io);
 	proxy_buf_put(&c->cin);
 	TAILQ_REMOVE(&proxy_conns, c, entry);
 	proxy_nconns--;
@@ -550,7 +579,7 @@ proxy_close_graceful(struct proxy_conn *c)
 	    c->rstate == RS_HEAD)) {
 		proxy_request_end(c);
 		proxy_buf_put(&c->cin);
-		if (shutdown(c->fd, SHUT_WR) == 0) {
+		if (client_io_shutdown(&c->io) == 0) {
 			c->linger = 1;
 			c->t_out = ev_now(c->loop);
 			ev_io_stop(c->loop, &c->wr);
@@ -591,7 +620,7 @@ proxy_respond(struct proxy_conn *c, int status, int keep, const char *ctype,
     const char *hdrs, const char *body, size_t blen, int nl)
 {
 	struct proxy_buf *b;
-	char head[1024];
+	char head[PROXY_LOCAL_HEAD_MAX];
 	const char *reason = http_reason(status);
 	int n;
 
@@ -645,6 +674,39 @@ proxy_local(struct proxy_conn *c, int status, int keep, const char *body)
 		body = http_reason(status);
 	return proxy_respond(c, status, keep, "text/plain", "", body,
 	    strlen(body), 1);
+}
+
+/*
+ * ingressd.io/ssl-redirect: 308 to the same host, path and query over
+ * https, on <port> unless it is 443.  Returns 1, or 0 when the request
+ * has no usable Host (it is then proxied as usual).
+ */
+static int
+proxy_redirect(struct proxy_conn *c, const struct http_request *r,
+    uint32_t port)
+{
+	char loc[PROXY_LOCAL_HEAD_MAX - 256], portbuf[8] = "";
+	const char *colon;
+	size_t hostlen;
+	int n;
+
+	if (r->host == NULL || r->host_len == 0)
+		return 0;
+	hostlen = r->host_len;
+	/* Strip the port, but not an IPv6 literal's colons. */
+	if ((colon = memrchr(r->host, ':', hostlen)) != NULL &&
+	    memchr(colon, ']', hostlen - (size_t)(colon - r->host)) == NULL)
+		hostlen = (size_t)(colon - r->host);
+	if (port != 443)
+		snprintf(portbuf, sizeof(portbuf), ":%u", port);
+	n = snprintf(loc, sizeof(loc), "Location: https://%.*s%s%.*s%s%.*s\r\n",
+	    (int)hostlen, r->host, portbuf, (int)r->path_len, r->path,
+	    r->query != NULL ? "?" : "", r->query != NULL ?
+	    (int)r->query_len : 0, r->query != NULL ? r->query : "");
+	if (n < 0 || (size_t)n >= sizeof(loc))
+		return proxy_local(c, 414, 0, NULL);
+	return proxy_respond(c, 308, 1, "text/plain", loc, http_reason(308),
+	    strlen(http_reason(308)), 1);
 }
 
 /* Something broke after the response began: close both sides now. */
@@ -1151,6 +1213,17 @@ proxy_request_start(struct proxy_conn *c, size_t headlen)
 		c->cin->start += headlen;
 		return proxy_local(c, 404, 1, NULL);
 	}
+	if (c->kind == LISTENER_HTTP && (m.tls_flags & ROUTE_TLS_REDIRECT) &&
+	    s->https_port != 0 && r->host != NULL) {
+		c->cin->start += headlen;
+		if (proxy_redirect(c, r, s->https_port) == 1)
+			return 1;
+		c->cin->start -= headlen;
+	}
+	/* HSTS only over TLS: browsers ignore it on plain HTTP anyway. */
+	c->hsts = (m.tls_flags & ROUTE_TLS_HSTS) && client_io_is_tls(&c->io);
+	c->hsts_sub = (m.tls_flags & ROUTE_TLS_HSTS_SUBDOMAINS) != 0;
+	c->hsts_max_age = m.hsts_max_age;
 	if (s->max_body_size != 0 && r->body == HTTP_BODY_LENGTH &&
 	    r->content_length > s->max_body_size)
 		return proxy_local(c, 413, 0, NULL);
@@ -1607,7 +1680,6 @@ static int
 proxy_client_write(struct proxy_conn *c)
 {
 	struct iovec iov[2];
-	struct msghdr msg;
 	size_t hl = 0;
 	ssize_t n;
 	int niov = 0;
@@ -1623,11 +1695,8 @@ proxy_client_write(struct proxy_conn *c)
 	}
 	if (niov == 0)
 		return 0;
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = iov;
-	msg.msg_iovlen = niov;
 	do {
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		n = client_io_sendv(&c->io, iov, niov);
 	} while (n == -1 && errno == EINTR);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -1826,6 +1895,11 @@ proxy_deadline(const struct proxy_conn *c, enum proxy_timeout *why)
 	*why = T_NONE;
 	if (c->linger)
 		return c->t_out + PROXY_LINGER;
+	if (client_io_handshaking(&c->io)) {
+		*why = T_IDLE;		/* closed silently, like an idle one */
+		return c->t_in + proxy_ms(s->tls_handshake_timeout_ms,
+		    PROXY_DEF_TLS_HANDSHAKE_MS) / 1000.;
+	}
 	if (c->pstate == PS_NONE) {
 		if (c->rstate == RS_HEAD) {
 			*why = T_HEADER;
@@ -1899,15 +1973,18 @@ proxy_watch(struct proxy_conn *c)
 {
 	struct ev_loop *loop = c->loop;
 
-	if (proxy_want_client_read(c)) {
+	if (proxy_want_client_read(c) || c->io.wr_wants_read) {
 		if (!ev_is_active(&c->rd)) {
 			if (c->rstate == RS_BODY)
 				c->t_in = ev_now(loop);
 			ev_io_start(loop, &c->rd);
 		}
+		/* Bytes OpenSSL already decrypted raise no read event. */
+		if (proxy_want_client_read(c) && client_io_pending(&c->io))
+			ev_feed_event(loop, &c->rd, EV_READ);
 	} else
 		ev_io_stop(loop, &c->rd);
-	if (c->cw_blocked && proxy_client_pending(c))
+	if ((c->cw_blocked && proxy_client_pending(c)) || c->io.rd_wants_write)
 		ev_io_start(loop, &c->wr);
 	else {
 		c->cw_blocked = 0;
@@ -1950,8 +2027,13 @@ proxy_client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	char sink[4096];
 	ssize_t n;
 
+	if (c->io.wr_wants_read) {
+		/* A TLS write waited for this: let it go on. */
+		c->io.wr_wants_read = 0;
+		ev_feed_event(loop, &c->wr, EV_WRITE);
+	}
 	if (c->linger) {
-		n = recv(c->fd, sink, sizeof(sink), 0);
+		n = client_io_recv(&c->io, sink, sizeof(sink));
 		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
 			proxy_close(c);
 		return;
@@ -1966,11 +2048,14 @@ proxy_client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_stop(loop, &c->rd);
 		return;
 	}
-	n = recv(c->fd, c->cin->data + c->cin->end,
-	    c->cin->cap - c->cin->end, 0);
+	n = client_io_recv(&c->io, c->cin->data + c->cin->end,
+	    c->cin->cap - c->cin->end);
 	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
+		if (errno == EAGAIN || errno == EINTR) {
+			if (c->io.rd_wants_write)
+				proxy_watch(c);
 			return;
+		}
 		proxy_close(c);
 		return;
 	}
@@ -2009,6 +2094,11 @@ proxy_client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct proxy_conn *c = (struct proxy_conn *)
 	    ((char *)w - offsetof(struct proxy_conn, wr));
 
+	if (c->io.rd_wants_write) {
+		/* A TLS read waited for this: let it go on. */
+		c->io.rd_wants_write = 0;
+		ev_feed_event(loop, &c->rd, EV_READ);
+	}
 	c->cw_blocked = 0;
 	proxy_pump(c);
 }
@@ -2213,6 +2303,14 @@ proxy_accept_peer(struct ev_loop *loop, int fd, enum listener_kind kind,
 	}
 	c->loop = loop;
 	c->fd = fd;
+	if (kind == LISTENER_HTTPS) {
+		if (client_io_tls(&c->io, fd) == -1) {
+			free(c);
+			close(fd);
+			return;
+		}
+	} else
+		client_io_plain(&c->io, fd);
 	c->ufd = -1;
 	c->kind = kind;
 	c->lport = local_port;

@@ -224,7 +224,8 @@ proxy_head_absolute(const struct http_request *r)
 
 size_t
 proxy_head_request(char *out, size_t outlen, const struct http_request *r,
-    const char *head, size_t headlen, const char *client_ip, uint16_t port)
+    const char *head, size_t headlen, const char *client_ip, uint16_t port,
+    int https)
 {
 	struct proxy_head_out o = { out, 0, outlen, 0 };
 	const struct http_header *h, *upgrade = NULL, *rid = NULL;
@@ -294,7 +295,10 @@ proxy_head_request(char *out, size_t outlen, const struct http_request *r,
 		ADDS(&o, ", ");
 	}
 	proxy_head_add(&o, client_ip, strlen(client_ip));
-	ADDS(&o, "\r\nX-Forwarded-Proto: http\r\n");
+	if (https)
+		ADDS(&o, "\r\nX-Forwarded-Proto: https\r\n");
+	else
+		ADDS(&o, "\r\nX-Forwarded-Proto: http\r\n");
 	if (r->host != NULL)
 		proxy_head_field(&o, "X-Forwarded-Host", 16, r->host,
 		    r->host_len);

@@ -27,7 +27,8 @@ size_t	proxy_head_request_size(const struct http_request *r, size_t headlen);
  * fields as sent minus hop-by-hop ones (Connection and the fields it
  * names, Keep-Alive, Proxy-Connection, TE, Upgrade), keeping Host and the
  * framing fields (Content-Length, Transfer-Encoding); the client's
- * X-Forwarded-Proto/Host/Port dropped for ours; X-Forwarded-For with the
+ * X-Forwarded-Proto/Host/Port dropped for ours (Proto "https" when
+ * <https>, else "http"); X-Forwarded-For with the
  * earlier values and then <client_ip>; X-Forwarded-Host (the Host as
  * sent); X-Forwarded-Port <port>; X-Request-Id (the client's when it is
  * 1 to 128 visible characters, else a new one); and Connection: upgrade
@@ -36,7 +37,7 @@ size_t	proxy_head_request_size(const struct http_request *r, size_t headlen);
  */
 size_t	proxy_head_request(char *out, size_t outlen,
 	    const struct http_request *r, const char *head, size_t headlen,
-	    const char *client_ip, uint16_t port);
+	    const char *client_ip, uint16_t port, int https);
 
 /* Bytes proxy_head_response() needs at most for a head <headlen> long. */
 size_t	proxy_head_response_size(size_t headlen);

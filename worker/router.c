@@ -130,6 +130,8 @@ router_match(const struct snapshot *s, const char *host, size_t hostlen,
 			m->sourcelen = sp.sourcelen;
 			m->rule_path = sp.path;
 			m->rule_pathlen = sp.pathlen;
+			m->tls_flags = sp.tls_flags;
+			m->hsts_max_age = sp.hsts_max_age;
 			return ROUTER_OK;
 		}
 	}
@@ -141,5 +143,7 @@ router_match(const struct snapshot *s, const char *host, size_t hostlen,
 	m->sourcelen = s->default_sourcelen;
 	m->rule_path = NULL;
 	m->rule_pathlen = 0;
+	m->tls_flags = 0;
+	m->hsts_max_age = 0;
 	return ROUTER_OK;
 }

@@ -26,6 +26,8 @@ struct router_match {
 	size_t		 sourcelen;
 	const char	*rule_path;	/* matched rule path, counted */
 	size_t		 rule_pathlen;
+	uint32_t	 tls_flags;	/* ROUTE_TLS_* of the rule */
+	uint32_t	 hsts_max_age;	/* seconds */
 };
 
 /*

@@ -44,6 +44,7 @@
 #include "worker/sandbox.h"
 #include "worker/metrics.h"
 #include "worker/upstream_tls.h"
+#include "worker/tls.h"
 #include "worker/worker.h"
 
 #define WORKER_MAX_LISTEN	8
@@ -64,6 +65,7 @@ static void	worker_answer_snapshot(const struct ipc_msg *);
 static void	worker_answer_drain(const struct ipc_msg *);
 static void	worker_answer_health_state(const struct ipc_msg *);
 static void	worker_answer_log_reopen(const struct ipc_msg *);
+static void	worker_answer_tls_keys(const struct ipc_msg *);
 
 static const struct {
 	uint32_t	 type;
@@ -75,6 +77,7 @@ static const struct {
 	{ IPC_HEALTH_STATE, worker_answer_health_state },
 	{ IPC_LOG_REOPEN, worker_answer_log_reopen },
 	{ IPC_STATUS_DOC, admin_answer_status_doc },
+	{ IPC_TLS_KEYS,	worker_answer_tls_keys },
 };
 
 static struct {
@@ -291,6 +294,8 @@ worker_main(int argc, char **argv)
 	/* OpenSSL reads its configuration now: the sandbox has no files. */
 	if (upstream_tls_init(err, sizeof(err)) == -1)
 		fatalx("backend TLS: %s", err);
+	if (tls_init() == -1)
+		fatalx("OpenSSL initialisation failed");
 
 	/* Everything is open: from here on, no filesystem, no privileges. */
 	if (sandbox_enter(user, mode, err, sizeof(err)) == -1)
@@ -439,6 +444,7 @@ worker_answer_snapshot(const struct ipc_msg *m)
 	worker_snapshot_unref(old);
 	log_debug("generation %llu applied (%llu bytes)",
 	    (unsigned long long)gen, (unsigned long long)size);
+	tls_apply(&ws->snap);
 	worker_ack(gen, 1);
 	metrics_snapshot(&ws->snap);
 	if (!w.draining)
@@ -462,6 +468,24 @@ worker_answer_snapshot(const struct ipc_msg *m)
 		close(fd);
 	free(ws);
 	worker_ack(gen, 0);
+}
+
+/* Session-ticket keys, current then previous, shared by all workers. */
+static void
+worker_answer_tls_keys(const struct ipc_msg *m)
+{
+	struct ipc_reader r;
+	struct ipc_tls_key k[2];
+
+	ipc_reader_init(&r, m);
+	ipc_get_bytes(&r, &k[0], sizeof(k[0]));
+	ipc_get_bytes(&r, &k[1], sizeof(k[1]));
+	if (ipc_end(&r) == -1) {
+		log_warnx("malformed TLS_KEYS, dropped");
+		return;
+	}
+	tls_set_keys(k);
+	log_debug("session-ticket keys updated");
 }
 
 /* An endpoint's health, as the master tells every worker. */

@@ -6,7 +6,8 @@
  * that mutations reach the structural checks behind the checksum.  When a
  * blob opens, every accessor runs on every index and router_match() runs
  * with the snapshot's own hosts and paths (and variants of them) plus
- * hosts and paths cut from the input; ASan/UBSan catch any read outside.
+ * hosts and paths cut from the input, and every certificate is looked up
+ * by its name; ASan/UBSan catch any read outside.
  * abort() marks a violated invariant of the router's answer.
  */
 #include "config.h"
@@ -71,6 +72,7 @@ fuzz_walk(const struct snapshot *s, const uint8_t *data, size_t size)
 	struct snapshot_path sp;
 	struct snapshot_upstream_tls ut;
 	struct snapshot_ca ca;
+	struct snapshot_cert sc;
 	char host[300], path[300];
 	size_t hl, pl, cut;
 	uint32_t i, j;
@@ -134,6 +136,15 @@ fuzz_walk(const struct snapshot *s, const uint8_t *data, size_t size)
 		}
 		fuzz_route(s, host, hl, "/", 1);
 	}
+	/* Certificates: each is found again by its name; PEM in the blob. */
+	for (i = 0; i < s->ncerts && i < 4096; i++) {
+		snapshot_cert(s, i, &sc);
+		if (sc.pemlen == 0 || sc.pem[sc.pemlen - 1] == '\0' ||
+		    snapshot_cert_find(s, sc.name, sc.namelen) != (int32_t)i)
+			abort();
+	}
+	if (snapshot_cert_find(s, "x.test", 6) >= (int32_t)s->ncerts)
+		abort();
 	/* Hosts and paths cut from the tail of the input. */
 	cut = size > 64 ? 64 : size;
 	fuzz_route(s, (const char *)data + size - cut, cut / 2,

@@ -31,7 +31,8 @@ trap 'rm -rf "$work"' EXIT INT TERM
 
 sources="$src/common/*.c $src/master/objects.c $src/master/manifest.c \
 $src/master/store.c $src/master/compile.c $src/master/control.c \
-$src/worker/router.c $src/master/kube_stream.c $src/master/kubeconfig.c"
+$src/worker/router.c $src/master/kube_stream.c $src/master/kubeconfig.c \
+$src/master/tls_certs.c"
 
 status=0
 for t in "$@"; do

@@ -145,6 +145,8 @@ def ingress(name, rules=(), ns="default", cls=None, annotations=None,
         spec["defaultBackend"] = default_backend
     if rules:
         spec["rules"] = list(rules)
+    if tls:
+        spec["tls"] = list(tls)
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": meta, "spec": spec}
 

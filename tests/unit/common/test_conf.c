@@ -86,6 +86,13 @@ assert_defaults(const struct conf *c)
 	ck_assert_int_eq(c->access_log, 1);
 	ck_assert_int_eq(c->access_format, CONF_ACCESS_COMBINED);
 	ck_assert_ptr_null(c->access_path);	/* stdout */
+	ck_assert_uint_eq(c->tls_handshake_timeout_ms, 10000);
+	ck_assert_ptr_null(c->tls_default_certificate);
+	ck_assert_uint_eq(c->tls_protocols, 3);
+	ck_assert_ptr_nonnull(strstr(c->tls_ciphers, "ECDHE-ECDSA-AES128"));
+	ck_assert_str_eq(c->tls_curves, "X25519:prime256v1:secp384r1");
+	ck_assert_uint_eq(c->tls_ticket_key_rotation_ms, 3600000);
+	ck_assert_int_eq(c->tls_session_cache, 0);
 }
 
 START_TEST(test_defaults_fn)
@@ -251,6 +258,22 @@ static const struct {
 	    CONF_ACCESS_JSON, NULL },
 	{ "access_log:\n  path: /var/log/ingressd/access.log\n", F_STR,
 	    O(access_path), 0, "/var/log/ingressd/access.log" },
+	{ "timeouts:\n  tls_handshake: 2s\n", F_U32,
+	    O(tls_handshake_timeout_ms), 2000, NULL },
+	{ "tls:\n  protocols: TLSv1.3\n", F_U32, O(tls_protocols), 2, NULL },
+	{ "tls:\n  protocols: TLSv1.2  TLSv1.3\n", F_U32, O(tls_protocols), 3,
+	    NULL },
+	{ "tls:\n  ciphers: HIGH:!aNULL\n", F_STR, O(tls_ciphers), 0,
+	    "HIGH:!aNULL" },
+	{ "tls:\n  ciphersuites: TLS_AES_256_GCM_SHA384\n", F_STR,
+	    O(tls_ciphersuites), 0, "TLS_AES_256_GCM_SHA384" },
+	{ "tls:\n  curves: X25519\n", F_STR, O(tls_curves), 0, "X25519" },
+	{ "tls:\n  ticket_key_rotation: 10m\n", F_U32,
+	    O(tls_ticket_key_rotation_ms), 600000, NULL },
+	{ "tls:\n  session_cache: on\n", F_INT, O(tls_session_cache), 1,
+	    NULL },
+	{ "tls:\n  default_certificate: /c.pem\n  default_key: /k.pem\n",
+	    F_STR, O(tls_default_key), 0, "/k.pem" },
 #undef O
 };
 
@@ -440,6 +463,13 @@ static const struct {
 	{ "health:\n  interval: 10ms\n", "2:13", "out of range" },
 	{ "health:\n  all_down: maybe\n", "2:13",
 	    "is not one of: fail-closed, fail-open" },
+	{ "tls:\n  protocols: TLSv1.1\n", "2:14",
+	    "is not a list of TLSv1.2 and TLSv1.3" },
+	{ "tls:\n  ciphers: \"A B\"\n", "2:12", "is not an OpenSSL list" },
+	{ "tls:\n  ticket_key_rotation: 1s\n", "2:24", "out of range" },
+	{ "tls:\n  default_certificate: /c.pem\n", "2:24",
+	    "default_certificate and default_key go together" },
+	{ "timeouts:\n  tls_handshake: 10ms\n", "2:18", "out of range" },
 	{ "workers: 2\nbogus: 1\n", "2:1", "unknown key \"bogus\"" },
 	{ "workers: 2\nworkers: 3\n", "2:1", "duplicate key \"workers\"" },
 	{ "? [a]\n: b\n", "1:3", "keys must be plain names" },

@@ -36,11 +36,29 @@
 #define H_CHECKSUM	32
 #define H_NSECTIONS	40
 #define H_FLAGS		44
-#define NSECTIONS	9
+#define NSECTIONS	10
+#define META_SIZE	120
+#define PATH_SIZE	32
+#define CERT_SIZE	24
 enum { S_META = 1, S_STRINGS, S_HOSTS, S_INDEX, S_PATHS, S_BACKENDS,
-    S_ENDPOINTS, S_UTLS, S_CAS };
+    S_ENDPOINTS, S_UTLS, S_CAS, S_CERTS };
+#define META(p)		rec(p, S_META, META_SIZE, 0)
 
 static char errbuf[256];
+
+/* Adds certificate <name> with the (fake) PEM text <pem> to <rt>. */
+static void
+tb_cert(struct route_table *rt, const char *name, const char *pem)
+{
+	struct route_cert *c;
+
+	rt->certs = realloc(rt->certs, (rt->ncerts + 1) * sizeof(*rt->certs));
+	ck_assert_ptr_nonnull(rt->certs);
+	c = &rt->certs[rt->ncerts++];
+	memset(c, 0, sizeof(*c));
+	c->name = strdup(name);
+	c->pem = strdup(pem);
+}
 
 /* ---- building route tables by hand ---- */
 
@@ -514,6 +532,69 @@ START_TEST(test_timeout_defaults)
 }
 END_TEST
 
+/* ---- TLS: certificates, settings, path flags ---- */
+
+/* Certificates come back sorted by name and are found by exact name. */
+START_TEST(test_certs)
+{
+	struct route_table rt;
+	struct snapshot s;
+	struct snapshot_cert sc;
+	struct snapshot_path sp;
+	void *blob;
+	size_t len;
+	uint32_t h, b;
+
+	tb_init(&rt);
+	b = tb_backend(&rt, "ns/svc:80", 0, NULL, 0, 0);
+	h = tb_host(&rt, "a.test");
+	tb_path(&rt, h, "/", ROUTE_PATH_PREFIX, b, "ns/ing");
+	rt.hosts[h].paths[0].tls_flags = ROUTE_TLS_REDIRECT | ROUTE_TLS_HSTS;
+	rt.hosts[h].paths[0].hsts_max_age = 600;
+	tb_cert(&rt, "z.test", "PEM-Z");
+	tb_cert(&rt, "*.a.test", "PEM-W");
+	tb_cert(&rt, "", "PEM-D");
+	rt.settings.tls_handshake_timeout_ms = 1234;
+	rt.settings.tls_protocols = ROUTE_TLS_V13;
+	rt.settings.tls_session_cache = 1;
+	rt.settings.https_port = 8443;
+	strcpy(rt.settings.tls_ciphers, "ECDHE-RSA-AES128-GCM-SHA256");
+	strcpy(rt.settings.tls_ciphersuites, "TLS_AES_128_GCM_SHA256");
+	strcpy(rt.settings.tls_curves, "X25519");
+	blob = encode_ok(&rt, 5, &len);
+	route_table_free(&rt);
+	ck_assert_int_eq(snapshot_open(&s, blob, len, errbuf,
+	    sizeof(errbuf)), 0);
+	ck_assert_uint_eq(s.ncerts, 3);
+	snapshot_cert(&s, 0, &sc);
+	ck_assert_uint_eq(sc.namelen, 0);
+	ck_assert_uint_eq(sc.kind, SNAPSHOT_HOST_ANY);
+	ck_assert_int_eq(memcmp(sc.pem, "PEM-D", 5), 0);
+	ck_assert_int_eq(snapshot_cert_find(&s, "*.a.test", 8), 1);
+	snapshot_cert(&s, 1, &sc);
+	ck_assert_uint_eq(sc.kind, SNAPSHOT_HOST_WILDCARD);
+	ck_assert_int_eq(snapshot_cert_find(&s, "z.test", 6), 2);
+	snapshot_cert(&s, 2, &sc);
+	ck_assert_uint_eq(sc.kind, SNAPSHOT_HOST_EXACT);
+	ck_assert_uint_eq(sc.pemlen, 5);
+	ck_assert_int_eq(memcmp(sc.pem, "PEM-Z", 5), 0);
+	ck_assert_int_eq(snapshot_cert_find(&s, "", 0), 0);
+	ck_assert_int_eq(snapshot_cert_find(&s, "y.test", 6), -1);
+	ck_assert_int_eq(snapshot_cert_find(&s, "a.test", 6), -1);
+	ck_assert_uint_eq(s.settings.tls_handshake_timeout_ms, 1234);
+	ck_assert_uint_eq(s.settings.tls_protocols, ROUTE_TLS_V13);
+	ck_assert_uint_eq(s.settings.tls_session_cache, 1);
+	ck_assert_uint_eq(s.settings.https_port, 8443);
+	ck_assert_str_eq(s.settings.tls_ciphers, "ECDHE-RSA-AES128-GCM-SHA256");
+	ck_assert_str_eq(s.settings.tls_ciphersuites, "TLS_AES_128_GCM_SHA256");
+	ck_assert_str_eq(s.settings.tls_curves, "X25519");
+	snapshot_path(&s, 0, &sp);
+	ck_assert_uint_eq(sp.tls_flags, ROUTE_TLS_REDIRECT | ROUTE_TLS_HSTS);
+	ck_assert_uint_eq(sp.hsts_max_age, 600);
+	free(blob);
+}
+END_TEST
+
 /* ---- the reader refuses damage ---- */
 
 /* A small valid snapshot with one of everything. */
@@ -537,6 +618,9 @@ small_blob(size_t *len)
 	h = tb_host(&rt, "");
 	tb_path(&rt, h, "/", ROUTE_PATH_PREFIX, b, NULL);
 	rt.default_backend = 0;
+	tb_cert(&rt, "a.test", "PEM-A");
+	tb_cert(&rt, "", "PEM-DEFAULT");
+	tb_cert(&rt, "*.test", "PEM-W");
 	blob = encode_ok(&rt, 42, len);
 	route_table_free(&rt);
 	return blob;
@@ -673,23 +757,23 @@ CORRUPT(c_sect_overlap,
     wr32(sect_entry(p, S_BACKENDS) + 8, rd32(sect_entry(p, S_PATHS) + 8)))
 CORRUPT(c_index_not_pow2, wr32(sect_entry(p, S_INDEX) + 4, 3);
     wr32(sect_entry(p, S_INDEX) + 12, 12))
-CORRUPT(c_default_backend, wr32(rec(p, S_META, 72, 0) + 48, 1))
-CORRUPT(c_default_backend_neg, wr32(rec(p, S_META, 72, 0) + 48, 0xfffffffe))
-CORRUPT(c_anyhost_range, wr32(rec(p, S_META, 72, 0) + 52, 3))
-CORRUPT(c_anyhost_named, wr32(rec(p, S_META, 72, 0) + 52, 1))
-CORRUPT(c_default_source, wr32(rec(p, S_META, 72, 0) + 56, 0xfffffff0))
+CORRUPT(c_default_backend, wr32(META(p) + 48, 1))
+CORRUPT(c_default_backend_neg, wr32(META(p) + 48, 0xfffffffe))
+CORRUPT(c_anyhost_range, wr32(META(p) + 52, 3))
+CORRUPT(c_anyhost_named, wr32(META(p) + 52, 1))
+CORRUPT(c_default_source, wr32(META(p) + 56, 0xfffffff0))
 CORRUPT(c_host_name_ref, wr32(rec(p, S_HOSTS, 24, 1) + 4, 0x10000))
 CORRUPT(c_host_kind, wr32(rec(p, S_HOSTS, 24, 1) + 16, 3))
 CORRUPT(c_host_kind_any, wr32(rec(p, S_HOSTS, 24, 1) + 16, 2))
 CORRUPT(c_host_paths_range, wr32(rec(p, S_HOSTS, 24, 2) + 12, 9))
 CORRUPT(c_host_paths_gap, wr32(rec(p, S_HOSTS, 24, 2) + 8, 3))
 CORRUPT(c_host_reserved, wr32(rec(p, S_HOSTS, 24, 0) + 20, 1))
-CORRUPT(c_path_ref, wr32(rec(p, S_PATHS, 24, 0) + 0, 0xffffff00))
-CORRUPT(c_path_source_ref, wr32(rec(p, S_PATHS, 24, 0) + 12, 0xffff))
-CORRUPT(c_path_empty, wr32(rec(p, S_PATHS, 24, 0) + 4, 0))
-CORRUPT(c_path_type, wr32(rec(p, S_PATHS, 24, 1) + 16, 2))
-CORRUPT(c_path_backend, wr32(rec(p, S_PATHS, 24, 1) + 20, 1))
-CORRUPT(c_path_order, wr32(rec(p, S_PATHS, 24, 3) + 16, 0))
+CORRUPT(c_path_ref, wr32(rec(p, S_PATHS, PATH_SIZE, 0) + 0, 0xffffff00))
+CORRUPT(c_path_source_ref, wr32(rec(p, S_PATHS, PATH_SIZE, 0) + 12, 0xffff))
+CORRUPT(c_path_empty, wr32(rec(p, S_PATHS, PATH_SIZE, 0) + 4, 0))
+CORRUPT(c_path_type, wr32(rec(p, S_PATHS, PATH_SIZE, 1) + 16, 2))
+CORRUPT(c_path_backend, wr32(rec(p, S_PATHS, PATH_SIZE, 1) + 20, 1))
+CORRUPT(c_path_order, wr32(rec(p, S_PATHS, PATH_SIZE, 3) + 16, 0))
 CORRUPT(c_index_slot_range, {
 	uint8_t *e = sect_entry(p, S_INDEX);
 	uint32_t i;
@@ -750,8 +834,6 @@ CORRUPT(c_backend_hc_interval, wr32(rec(p, S_BACKENDS, 96, 0) + 48, 0))
 CORRUPT(c_backend_hc_rise, wr32(rec(p, S_BACKENDS, 96, 0) + 56, 0))
 CORRUPT(c_backend_hc_expect, wr32(rec(p, S_BACKENDS, 96, 0) + 64, 600))
 CORRUPT(c_backend_hc_path, wr32(rec(p, S_BACKENDS, 96, 0) + 84, 0))
-CORRUPT(c_meta_workers, wr32(rec(p, S_META, 72, 0) + 64, 70000))
-CORRUPT(c_meta_passive, wr32(rec(p, S_META, 72, 0) + 68, 1001))
 CORRUPT(c_utls_count, wr32(sect_entry(p, S_UTLS) + 4, 0);
     wr32(sect_entry(p, S_UTLS) + 12, 0))
 CORRUPT(c_utls_flags, wr32(rec(p, S_UTLS, 24, 0) + 0, 4))
@@ -766,6 +848,30 @@ CORRUPT(c_utls_name_chars, {
 })
 CORRUPT(c_utls_reserved, wr32(rec(p, S_UTLS, 24, 0) + 20, 1))
 CORRUPT(c_ca_ref, wr32(rec(p, S_CAS, 16, 0) + 4, 0xffffff))
+CORRUPT(c_meta_tls_protocols, wr32(META(p) + 76, 4))
+CORRUPT(c_meta_tls_cache, wr32(META(p) + 80, 2))
+CORRUPT(c_meta_https_port, wr32(META(p) + 84, 65536))
+CORRUPT(c_meta_ciphers_ref, wr32(META(p) + 88, 0xfffffff0);
+    wr32(META(p) + 92, 4))
+CORRUPT(c_meta_reserved, wr32(META(p) + 112, 1))
+/* Certificates sorted: "" (0), "*.test" (1), "a.test" (2). */
+CORRUPT(c_cert_reserved, wr32(rec(p, S_CERTS, CERT_SIZE, 1) + 20, 1))
+CORRUPT(c_cert_kind, wr32(rec(p, S_CERTS, CERT_SIZE, 2) + 16, 1))
+CORRUPT(c_cert_pem_empty, wr32(rec(p, S_CERTS, CERT_SIZE, 2) + 12, 0))
+CORRUPT(c_cert_pem_ref, wr32(rec(p, S_CERTS, CERT_SIZE, 2) + 8,
+    0xffffff00))
+CORRUPT(c_cert_order, {
+	uint8_t t[CERT_SIZE];
+	memcpy(t, rec(p, S_CERTS, CERT_SIZE, 1), CERT_SIZE);
+	memcpy(rec(p, S_CERTS, CERT_SIZE, 1), rec(p, S_CERTS, CERT_SIZE, 2),
+	    CERT_SIZE);
+	memcpy(rec(p, S_CERTS, CERT_SIZE, 2), t, CERT_SIZE);
+})
+CORRUPT(c_cert_dup, memcpy(rec(p, S_CERTS, CERT_SIZE, 2),
+    rec(p, S_CERTS, CERT_SIZE, 1), CERT_SIZE))
+CORRUPT(c_path_tls_flags, wr32(rec(p, S_PATHS, PATH_SIZE, 0) + 24, 8))
+CORRUPT(c_meta_workers, wr32(META(p) + 64, 70000))
+CORRUPT(c_meta_passive, wr32(META(p) + 68, 1001))
 CORRUPT(c_endpoint_family, p[rd32(sect_entry(p, S_ENDPOINTS) + 8)] = 5)
 CORRUPT(c_endpoint_v4_garbage,
     p[rd32(sect_entry(p, S_ENDPOINTS) + 8) + 8 + 15] = 1)
@@ -826,6 +932,18 @@ static const struct corruption corruptions[] = {
 	    "backend 0: bad record" },
 	{ "backend health path", c_backend_hc_path, "backend 0: bad record" },
 	{ "meta workers", c_meta_workers, "worker count" },
+	{ "meta TLS protocols", c_meta_tls_protocols, "TLS settings" },
+	{ "meta TLS cache", c_meta_tls_cache, "TLS settings" },
+	{ "meta https port", c_meta_https_port, "TLS settings" },
+	{ "meta ciphers ref", c_meta_ciphers_ref, "TLS settings" },
+	{ "meta reserved", c_meta_reserved, "TLS settings" },
+	{ "cert reserved", c_cert_reserved, "certificate 1: bad record" },
+	{ "cert kind", c_cert_kind, "certificate 2: bad name" },
+	{ "cert PEM empty", c_cert_pem_empty, "certificate 2: bad name" },
+	{ "cert PEM ref", c_cert_pem_ref, "certificate 2: bad record" },
+	{ "cert order", c_cert_order, "out of order" },
+	{ "cert duplicate", c_cert_dup, "out of order" },
+	{ "path TLS flags", c_path_tls_flags, "path 0: bad record" },
 	{ "meta passive", c_meta_passive, "passive failures 1001" },
 	{ "backend TLS count", c_utls_count, "backend TLS records" },
 	{ "backend TLS flags", c_utls_flags, "backend 0: bad TLS record" },
@@ -944,6 +1062,26 @@ static void b_wild_middle(struct route_table *rt) { tb_host(rt, "a.*.com"); }
 static void b_wild_bare(struct route_table *rt) { tb_host(rt, "*."); }
 static void b_wild_noDot(struct route_table *rt) { tb_host(rt, "*a.com"); }
 static void b_policy(struct route_table *rt) { rt->backends[0].policy = 6; }
+static void b_cert_dup(struct route_table *rt)
+{
+	tb_cert(rt, "a.test", "X");
+	tb_cert(rt, "a.test", "Y");
+}
+static void b_cert_upper(struct route_table *rt) { tb_cert(rt, "A.test", "X"); }
+static void b_cert_wild(struct route_table *rt) { tb_cert(rt, "*a.test", "X"); }
+static void b_cert_pem(struct route_table *rt) { tb_cert(rt, "a.test", ""); }
+static void b_tls_flags(struct route_table *rt)
+{
+	rt->hosts[0].paths[0].tls_flags = 8;
+}
+static void b_tls_protocols(struct route_table *rt)
+{
+	rt->settings.tls_protocols = 4;
+}
+static void b_tls_ciphers(struct route_table *rt)
+{
+	memset(rt->settings.tls_ciphers, 'A', sizeof(rt->settings.tls_ciphers));
+}
 static void b_family(struct route_table *rt)
 {
 	tb_endpoint(rt, 0, "10.0.0.1", 1, 1);
@@ -1002,6 +1140,13 @@ static const struct bad_table bad_tables[] = {
 	{ "bare wildcard", b_wild_bare, "wildcard" },
 	{ "wildcard without dot", b_wild_noDot, "wildcard" },
 	{ "policy", b_policy, "policy" },
+	{ "duplicate certificate", b_cert_dup, "appears twice" },
+	{ "certificate name case", b_cert_upper, "bad name" },
+	{ "certificate bad wildcard", b_cert_wild, "bad name" },
+	{ "certificate empty PEM", b_cert_pem, "PEM empty" },
+	{ "path TLS flags", b_tls_flags, "TLS flags" },
+	{ "TLS protocols", b_tls_protocols, "TLS settings" },
+	{ "TLS ciphers unterminated", b_tls_ciphers, "TLS settings" },
 	{ "address family", b_family, "family" },
 	{ "host without name", b_null_host, "no name" },
 	{ "too many hosts", b_many_hosts, "limits" },
@@ -1160,6 +1305,7 @@ snapshot_suite(void)
 	tcase_add_test(tc, test_empty_table);
 	tcase_add_test(tc, test_timeout_defaults);
 	tcase_add_test(tc, test_corpus);
+	tcase_add_test(tc, test_certs);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("open rejects");

@@ -28,6 +28,7 @@
 #include "master/compile.h"
 #include "master/objects.h"
 #include "master/store.h"
+#include "master/tls_certs.h"
 
 /* ---------------------------------------------------------------- */
 /* Object builders                                                  */
@@ -1370,6 +1371,189 @@ START_TEST(test_policies)
 }
 END_TEST
 
+/* ---- TLS: spec.tls, Secrets, ssl-redirect and HSTS ---- */
+
+/* A kubernetes.io/tls Secret with <crt> and <key> (copied). */
+static void
+tls_secret(struct objs *os, const char *name, const char *crt,
+    size_t crtlen, const char *key, size_t keylen)
+{
+	struct obj *o = mk(os, OBJ_SECRET, "default", name, 0);
+	struct obj_secret *sec = &o->u.secret;
+
+	sec->type = xstrdup("kubernetes.io/tls");
+	sec->tls_crt = malloc(crtlen + 1);
+	sec->tls_key = malloc(keylen + 1);
+	ck_assert(sec->tls_crt != NULL && sec->tls_key != NULL);
+	memcpy(sec->tls_crt, crt, crtlen);
+	memcpy(sec->tls_key, key, keylen);
+	sec->tls_crt[crtlen] = sec->tls_key[keylen] = '\0';
+	sec->tls_crt_len = crtlen;
+	sec->tls_key_len = keylen;
+}
+
+/* spec.tls entry of <o>: <hosts> (NULL-terminated), <secret>. */
+static void
+tls_entry(struct obj *o, const char *secret, const char **hosts)
+{
+	struct obj_ingress_tls *t;
+	char **h;
+
+	t = grow(&o->u.ingress.tls, &o->u.ingress.ntls, sizeof(*t));
+	t->secret = xstrdup(secret);
+	for (; *hosts != NULL; hosts++) {
+		h = grow(&t->hosts, &t->nhosts, sizeof(*h));
+		*h = xstrdup(*hosts);
+	}
+}
+
+/* A fresh self-signed pair; *<keyat>: where the key starts in <pem>. */
+static char *
+pem_pair(size_t *keyat)
+{
+	char err[256], *pem, *k;
+
+	ck_assert_int_eq(tls_certs_selfsigned(&pem, err, sizeof(err)), 0);
+	k = strstr(pem, "-----BEGIN PRIVATE KEY-----");
+	ck_assert_ptr_nonnull(k);
+	*keyat = (size_t)(k - pem);
+	return pem;
+}
+
+static const struct route_path *
+path_of(const struct route_table *rt, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < rt->nhosts; i++)
+		if (strcmp(rt->hosts[i].host, host) == 0)
+			return &rt->hosts[i].paths[0];
+	ck_abort_msg("no host %s", host);
+	return NULL;
+}
+
+START_TEST(test_tls)
+{
+	static const char *web_good[] = { "a.example", "*.w.example", NULL };
+	static const char *web_bad[] = { "b.example", NULL };
+	static const char *web_missing[] = { "c.example", NULL };
+	static const char *two_good[] = { "a.example", "d.example", NULL };
+	struct compile_options opt;
+	struct compile_result res;
+	const struct route_path *p;
+	struct objs os;
+	struct store *st;
+	struct obj *o;
+	char *p1, *p2;
+	size_t k1, k2, i;
+
+	p1 = pem_pair(&k1);
+	p2 = pem_pair(&k2);
+	memset(&os, 0, sizeof(os));
+	web(&os);
+	tls_secret(&os, "good", p1, k1, p1 + k1, strlen(p1 + k1));
+	tls_secret(&os, "good2", p2, k2, p2 + k2, strlen(p2 + k2));
+	/* Certificate of one pair, key of the other. */
+	tls_secret(&os, "bad", p1, k1, p2 + k2, strlen(p2 + k2));
+	o = ing(&os, "default", "web", 1, NULL);
+	ann(o, "ingressd.io/hsts", "true");
+	tls_entry(o, "good", web_good);
+	tls_entry(o, "bad", web_bad);
+	tls_entry(o, "missing", web_missing);
+	path(o, "a.example", "/", OBJ_PATH_PREFIX, "web", "80");
+	path(o, "x.w.example", "/", OBJ_PATH_PREFIX, "web", "80");
+	path(o, "y.x.w.example", "/", OBJ_PATH_PREFIX, "web", "80");
+	path(o, "b.example", "/", OBJ_PATH_PREFIX, "web", "80");
+	path(o, "plain.example", "/", OBJ_PATH_PREFIX, "web", "80");
+	o = ing(&os, "default", "two", 2, NULL);
+	ann(o, "ingressd.io/ssl-redirect", "false");
+	tls_entry(o, "good2", two_good);
+	path(o, "d.example", "/", OBJ_PATH_PREFIX, "web", "80");
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	memset(&opt, 0, sizeof(opt));
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+
+	/* a.example from the older Ingress; bad and missing: no entry. */
+	ck_assert_uint_eq(res.rt.ncerts, 3);
+	for (i = 0; i < res.rt.ncerts; i++) {
+		if (strcmp(res.rt.certs[i].name, "a.example") == 0 ||
+		    strcmp(res.rt.certs[i].name, "*.w.example") == 0) {
+			ck_assert_str_eq(res.rt.certs[i].source,
+			    "default/good");
+			ck_assert_int_eq(strncmp(res.rt.certs[i].pem, p1, k1),
+			    0);
+		} else {
+			ck_assert_str_eq(res.rt.certs[i].name, "d.example");
+			ck_assert_str_eq(res.rt.certs[i].source,
+			    "default/good2");
+		}
+		ck_assert_ptr_nonnull(strstr(res.rt.certs[i].pem,
+		    "PRIVATE KEY"));
+	}
+	ck_assert(has_error(&res, "TLS Secret default/bad: tls.key does not "
+	    "match the certificate in tls.crt; its hosts use the default "
+	    "certificate"));
+	ck_assert(has_error(&res, "TLS Secret default/missing: not found"));
+
+	p = path_of(&res.rt, "a.example");
+	ck_assert_uint_eq(p->tls_flags, ROUTE_TLS_REDIRECT | ROUTE_TLS_HSTS);
+	ck_assert_uint_eq(p->hsts_max_age, 31536000);
+	p = path_of(&res.rt, "x.w.example");	/* the wildcard covers it */
+	ck_assert_uint_eq(p->tls_flags, ROUTE_TLS_REDIRECT | ROUTE_TLS_HSTS);
+	p = path_of(&res.rt, "y.x.w.example");	/* one label only */
+	ck_assert_uint_eq(p->tls_flags, 0);
+	p = path_of(&res.rt, "b.example");	/* TLS, default certificate */
+	ck_assert_uint_eq(p->tls_flags, ROUTE_TLS_REDIRECT | ROUTE_TLS_HSTS);
+	p = path_of(&res.rt, "plain.example");
+	ck_assert_uint_eq(p->tls_flags, 0);
+	p = path_of(&res.rt, "d.example");	/* ssl-redirect "false" */
+	ck_assert_uint_eq(p->tls_flags, 0);
+	compile_result_free(&res);
+	store_free(st);
+	free(p1);
+	free(p2);
+}
+END_TEST
+
+/* Bad TLS annotations are reported and the defaults apply. */
+START_TEST(test_tls_annotations)
+{
+	static const char *hosts[] = { "a.example", NULL };
+	struct compile_options opt;
+	struct compile_result res;
+	const struct route_path *p;
+	struct objs os;
+	struct store *st;
+	struct obj *o;
+	size_t i;
+
+	memset(&os, 0, sizeof(os));
+	web(&os);
+	o = ing(&os, "default", "web", 1, NULL);
+	ann(o, "ingressd.io/ssl-redirect", "yes");
+	ann(o, "ingressd.io/hsts", "true");
+	ann(o, "ingressd.io/hsts-max-age", "1h");
+	ann(o, "ingressd.io/hsts-include-subdomains", "true");
+	tls_entry(o, "none", hosts);
+	path(o, "a.example", "/", OBJ_PATH_PREFIX, "web", "80");
+	st = store_new();
+	for (i = 0; i < os.n; i++)
+		ck_assert_int_eq(store_put(st, os.v[i]), 0);
+	memset(&opt, 0, sizeof(opt));
+	ck_assert_int_eq(compile_routes(st, &opt, &res), 0);
+	ck_assert(has_error(&res, "annotation ingressd.io/ssl-redirect: "
+	    "\"yes\" is not \"true\" or \"false\"; true applies"));
+	p = path_of(&res.rt, "a.example");
+	ck_assert_uint_eq(p->tls_flags, ROUTE_TLS_REDIRECT | ROUTE_TLS_HSTS |
+	    ROUTE_TLS_HSTS_SUBDOMAINS);
+	ck_assert_uint_eq(p->hsts_max_age, 3600);
+	compile_result_free(&res);
+	store_free(st);
+}
+END_TEST
+
 /* Recompiling the same store gives the same result. */
 START_TEST(test_idempotent)
 {
@@ -1709,6 +1893,8 @@ compile_suite(void)
 	    (int)UTIL_NELEM(policy_cases));
 	tcase_add_test(tc, test_external_names);
 	tcase_add_test(tc, test_external_no_callback);
+	tcase_add_test(tc, test_tls);
+	tcase_add_test(tc, test_tls_annotations);
 	suite_add_tcase(s, tc);
 	return s;
 }

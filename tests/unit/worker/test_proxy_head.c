@@ -20,6 +20,8 @@ static struct http_response	resp;
 static char			out[65536];
 
 /* Parses <raw> as a request and rewrites it; the result in out[]. */
+static int	rewrite_https;	/* the client came over TLS */
+
 static size_t
 rewrite_request(const char *raw, const char *ip, uint16_t port)
 {
@@ -31,7 +33,7 @@ rewrite_request(const char *raw, const char *ip, uint16_t port)
 	ck_assert_msg(n > 0, "parse: %d status %d", n, status);
 	ck_assert_uint_le(proxy_head_request_size(&req, n), sizeof(out));
 	len = proxy_head_request(out, sizeof(out) - 1, &req, raw, n, ip,
-	    port);
+	    port, rewrite_https);
 	ck_assert_uint_gt(len, 0);
 	ck_assert_uint_le(len, proxy_head_request_size(&req, n));
 	out[len] = '\0';
@@ -180,6 +182,19 @@ START_TEST(test_x_forwarded_for_appended)
 }
 END_TEST
 
+/* A client on the HTTPS listener: Proto https, its own value dropped. */
+START_TEST(test_x_forwarded_proto_https)
+{
+	rewrite_https = 1;
+	rewrite_request("GET / HTTP/1.1\r\nHost: a\r\n"
+	    "X-Forwarded-Proto: http\r\n\r\n", "1.2.3.4", 8443);
+	rewrite_https = 0;
+	ck_assert(has_line("X-Forwarded-Proto: https"));
+	ck_assert(!has_line("X-Forwarded-Proto: http"));
+	ck_assert(has_line("X-Forwarded-Port: 8443"));
+}
+END_TEST
+
 START_TEST(test_request_id)
 {
 	char big[300], raw[512];
@@ -234,7 +249,7 @@ START_TEST(test_request_too_small_buffer)
 	n = http_parse_request(raw, strlen(raw), &lim, &req, &status);
 	ck_assert_int_gt(n, 0);
 	ck_assert_uint_eq(proxy_head_request(out, 40, &req, raw, n, "1.2.3.4",
-	    80), 0);
+	    80, 0), 0);
 }
 END_TEST
 
@@ -292,6 +307,7 @@ proxy_head_suite(void)
 	tcase_add_test(tc, test_hop_by_hop_removed);
 	tcase_add_test(tc, test_connection_cannot_drop_framing);
 	tcase_add_test(tc, test_x_forwarded_for_appended);
+	tcase_add_test(tc, test_x_forwarded_proto_https);
 	tcase_add_test(tc, test_request_id);
 	tcase_add_test(tc, test_upgrade_request);
 	tcase_add_test(tc, test_request_too_small_buffer);
