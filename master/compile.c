@@ -1818,7 +1818,8 @@ compile_update_endpoints(const struct store *st,
 		}
 		c.slices[c.nslices++] = o;
 	}
-	qsort(c.slices, c.nslices, sizeof(*c.slices), cc_slice_cmp);
+	if (c.nslices > 1)
+		qsort(c.slices, c.nslices, sizeof(*c.slices), cc_slice_cmp);
 
 	/* New endpoint arrays first, swapped in only when all are made. */
 	if (r->rt.nbackends > 0 &&

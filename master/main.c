@@ -1445,12 +1445,25 @@ master_upgrade_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void
 master_upgrade_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	static pid_t termed = -1;
+
 	if (m.upgrade_pid == -1 || m.upgrade_ok)
 		return;
+	if (termed == m.upgrade_pid) {
+		/* Its workers notice their master is gone and drain. */
+		log_warnx("upgrade: the new master (pid %ld) did not stop, "
+		    "killing it", (long)m.upgrade_pid);
+		kill(m.upgrade_pid, SIGKILL);
+		return;
+	}
 	log_warnx("upgrade failed: the new master (pid %ld) did not serve "
 	    "within %d s; stopping it, this master keeps serving",
 	    (long)m.upgrade_pid, MASTER_UPGRADE_TIMEOUT_MS / 1000);
 	kill(m.upgrade_pid, SIGTERM);
+	termed = m.upgrade_pid;
+	ev_timer_set(w, (m.conf.shutdown_grace_ms +
+	    SUPERVISE_KILL_SLACK_MS) / 1000.0, 0.);
+	ev_timer_start(loop, w);
 }
 
 /*

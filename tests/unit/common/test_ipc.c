@@ -287,7 +287,7 @@ static const struct {
 
 START_TEST(test_recv_rules)
 {
-	uint8_t buf[16 + 64];
+	uint8_t buf[16 + IPC_TLS_KEYS_LEN];	/* the longest body above */
 	char map[FDMAP_SIZE];
 	int rc;
 
