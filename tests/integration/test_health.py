@@ -148,9 +148,13 @@ def test_one_probe_per_endpoint_per_interval(ingressd, procs, workers):
     time.sleep(3.0)
     n = [b.hits() - x for b, x in zip(bs, before)]
     want = (time.monotonic() - t0) / 0.3
-    # one probe per 300 ms (+-5% jitter) each, not one per worker
+    # One probe per 300 ms (+-5% jitter) each, not one per worker: four
+    # workers each probing would give 4x.  A loaded machine only fires
+    # timers late (fewer probes), never early, so the bounds are wide
+    # below and tight above.
     for b, k in zip(bs, n):
-        assert abs(k - want) <= 2.5, (workers, b.name, n, want)
+        assert k <= want * 1.5 + 2, (workers, b.name, n, want)
+        assert k >= want / 3, (workers, b.name, n, want)
 
 
 @pytest.mark.parametrize("mode,want", [("fail-closed", 503),
