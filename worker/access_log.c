@@ -44,6 +44,7 @@ struct access_log_req {
 	ev_tstamp		 start;
 	ev_tstamp		 up_start;	/* < 0: no upstream */
 	uint64_t		 bytes;
+	uint64_t		 head;		/* response head bytes */
 	int			 status;	/* 0: no response yet */
 	int			 minor;
 	int			 family;
@@ -332,6 +333,8 @@ al_json(char *o, const struct access_log_entry *e)
 	o = al_u64(o, (uint64_t)e->status);
 	o = al_puts(o, ",\"bytes_sent\":");
 	o = al_u64(o, e->bytes);
+	o = al_puts(o, ",\"body_bytes_sent\":");
+	o = al_u64(o, e->body_bytes);
 	o = al_puts(o, ",\"duration\":");
 	o = al_secs(o, e->duration < 0 ? 0 : e->duration, "0");
 	o = al_puts(o, ",\"upstream_addr\":");
@@ -375,7 +378,7 @@ al_combined(char *o, const struct access_log_entry *e)
 	o = al_puts(o, "\" ");
 	o = al_u64(o, (uint64_t)e->status);
 	*o++ = ' ';
-	o = al_u64(o, e->bytes);
+	o = al_u64(o, e->body_bytes);
 	o = al_puts(o, " \"");
 	o = al_text_str(o, &e->referer, ACCESS_LOG_REFERER_MAX);
 	o = al_puts(o, "\" \"");
@@ -656,6 +659,7 @@ access_log_begin(const struct http_request *r, int family,
 	q->start = start;
 	q->up_start = -1;
 	q->bytes = 0;
+	q->head = 0;
 	q->status = 0;
 	q->family = family;
 	memcpy(q->addr, addr, family == 6 ? 16 : 4);
@@ -737,6 +741,13 @@ access_log_sent(struct access_log_req *q, size_t n)
 		q->bytes += n;
 }
 
+void
+access_log_head(struct access_log_req *q, size_t n)
+{
+	if (q != NULL)
+		q->head = n;
+}
+
 static void
 al_str(struct access_log_str *s, const struct access_log_field *f,
     const char *p)
@@ -774,6 +785,7 @@ access_log_end(struct access_log_req **rp, ev_tstamp now)
 		/* nginx's 499: the client left before any response. */
 		e.status = q->status != 0 ? q->status : 499;
 		e.bytes = q->bytes;
+		e.body_bytes = q->bytes > q->head ? q->bytes - q->head : 0;
 		e.duration = now - q->start;
 		e.upstream = q->upstream[0] != '\0' ? q->upstream : NULL;
 		e.upstream_time = q->up_start >= 0 ? now - q->up_start : -1;

@@ -60,6 +60,7 @@ struct access_log_entry {
 	int			 minor;		/* HTTP/1.x; -1 unknown */
 	int			 status;
 	uint64_t		 bytes;		/* sent to the client */
+	uint64_t		 body_bytes;	/* of it, after the head */
 	double			 duration;	/* seconds */
 	const char		*upstream;	/* NULL: none */
 	double			 upstream_time;	/* seconds; < 0: none */
@@ -115,6 +116,9 @@ void	access_log_upstream(struct access_log_req *q,
 void	access_log_status(struct access_log_req *q, int status);
 /* <n> more bytes went to the client. */
 void	access_log_sent(struct access_log_req *q, size_t n);
+/* The response head queued for the client is <n> bytes: combined logs
+ * the body bytes, as nginx's $body_bytes_sent. */
+void	access_log_head(struct access_log_req *q, size_t n);
 void	access_log_end(struct access_log_req **rp, ev_tstamp now);
 
 #endif

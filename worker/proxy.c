@@ -484,6 +484,7 @@ proxy_response_head(struct proxy_conn *c, size_t headlen)
 	n = proxy_sticky_cookie(c, b->data, n, b->cap);
 	n = proxy_hsts(c, b->data, n, b->cap);
 	b->end = n;
+	access_log_head(c->alog, n);
 	proxy_buf_put(&c->hbuf);
 	c->hbuf = b;
 	c->hdir = HB_CLIENT;
@@ -652,6 +653,7 @@ proxy_respond(struct proxy_conn *c, int status, int keep, const char *ctype,
 	proxy_buf_put(&c->hbuf);
 	c->hbuf = b;
 	proxy_buf_add(b, head, n);
+	access_log_head(c->alog, (size_t)n);
 	if (!c->req_head) {
 		proxy_buf_add(b, body, blen);
 		if (nl)

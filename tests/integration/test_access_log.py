@@ -96,6 +96,7 @@ def test_json_proxied_200(ingressd, backend, tmp_path):
     assert e["protocol"] == "HTTP/1.1"
     assert e["status"] == 200
     assert e["bytes_sent"] == len(resp)
+    assert e["body_bytes_sent"] == len(body)
     assert e["upstream_addr"] == "127.0.0.1:%d" % b.port
     assert isinstance(e["upstream_time"], float)
     assert 0 <= e["upstream_time"] <= e["duration"]
@@ -208,7 +209,9 @@ def test_combined_format(ingressd, backend, tmp_path):
     # quotes and controls as nginx escapes them: \xXX
     assert m["request"] == r'GET /c?q=\x221\x22 HTTP/1.1'
     assert m["agent"] == r'say \x22hi\x22\x09here'   # nginx: upper case
-    assert m["status"] == "200" and int(m["bytes"]) == len(resp)
+    # nginx's combined logs $body_bytes_sent: the body alone
+    assert m["status"] == "200"
+    assert int(m["bytes"]) == len(resp.split(b"\r\n\r\n", 1)[1])
     assert m["upstream"] == "127.0.0.1:%d" % b.port
     assert re.fullmatch(r"\d+\.\d{3}", m["uptime"])
     assert m["reqid"] == "rid-7" and m["host"] == "app.test"

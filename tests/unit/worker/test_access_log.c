@@ -52,6 +52,7 @@ entry(struct access_log_entry *e)
 	e->minor = 1;
 	e->status = 200;
 	e->bytes = 1234;
+	e->body_bytes = 1000;
 	e->duration = 0.0125;
 	e->upstream = "10.0.0.5:8080";
 	e->upstream_time = 0.01;
@@ -83,7 +84,7 @@ START_TEST(test_json_line)
 	    "{\"time\":\"2026-11-26T04:30:32.123Z\",\"client\":\"192.0.2.7\","
 	    "\"method\":\"GET\",\"host\":\"app.test\",\"path\":\"/a?b=1\","
 	    "\"protocol\":\"HTTP/1.1\",\"status\":200,\"bytes_sent\":1234,"
-	    "\"duration\":0.013,\"upstream_addr\":\"10.0.0.5:8080\","
+	    "\"body_bytes_sent\":1000,\"duration\":0.013,\"upstream_addr\":\"10.0.0.5:8080\","
 	    "\"upstream_time\":0.010,\"request_id\":\"0123abcd\","
 	    "\"user_agent\":\"curl/8.0\",\"referer\":null}\n");
 }
@@ -102,7 +103,8 @@ START_TEST(test_json_none)
 	ck_assert_str_eq(fmt(IPC_LOG_JSON, &e),
 	    "{\"time\":\"2026-11-26T04:30:32.123Z\",\"client\":\"192.0.2.7\","
 	    "\"method\":null,\"host\":null,\"path\":null,\"protocol\":null,"
-	    "\"status\":400,\"bytes_sent\":1234,\"duration\":0.013,"
+	    "\"status\":400,\"bytes_sent\":1234,\"body_bytes_sent\":1000,"
+	    "\"duration\":0.013,"
 	    "\"upstream_addr\":null,\"upstream_time\":null,"
 	    "\"request_id\":null,\"user_agent\":null,\"referer\":null}\n");
 }
@@ -115,13 +117,13 @@ START_TEST(test_combined_line)
 	entry(&e);
 	ck_assert_str_eq(fmt(IPC_LOG_COMBINED, &e),
 	    "192.0.2.7 - - [26/Nov/2026:04:30:32 +0000] \"GET /a?b=1 "
-	    "HTTP/1.1\" 200 1234 \"-\" \"curl/8.0\" 0.013 \"app.test\" "
+	    "HTTP/1.1\" 200 1000 \"-\" \"curl/8.0\" 0.013 \"app.test\" "
 	    "10.0.0.5:8080 0.010 0123abcd\n");
 	e.method = e.path = e.host = e.reqid = e.agent = S(NULL);
 	e.upstream = NULL;
 	e.minor = 0;
 	ck_assert_str_eq(fmt(IPC_LOG_COMBINED, &e),
-	    "192.0.2.7 - - [26/Nov/2026:04:30:32 +0000] \"-\" 200 1234 "
+	    "192.0.2.7 - - [26/Nov/2026:04:30:32 +0000] \"-\" 200 1000 "
 	    "\"-\" \"-\" 0.013 \"-\" - - -\n");
 }
 END_TEST
@@ -228,6 +230,7 @@ START_TEST(test_line_bound)
 	e.client = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
 	e.upstream = "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535";
 	e.bytes = UINT64_MAX;
+	e.body_bytes = UINT64_MAX;
 	e.status = 999;
 	e.duration = 1e9;
 	e.upstream_time = 1e9;
@@ -312,12 +315,13 @@ START_TEST(test_writer_record)
 	drain(p[0]);
 	ck_assert_msg(strstr(out, "\"client\":\"127.0.0.1\",\"method\":\"GET\","
 	    "\"host\":\"a.test\",\"path\":\"/x?y=\\\"1\\\"\",\"protocol\":"
-	    "\"HTTP/1.0\",\"status\":201,\"bytes_sent\":123,\"duration\":"
+	    "\"HTTP/1.0\",\"status\":201,\"bytes_sent\":123,"
+	    "\"body_bytes_sent\":123,\"duration\":"
 	    "0.500,\"upstream_addr\":\"10.0.0.5:8080\",\"upstream_time\":"
 	    "0.250,\"request_id\":\"feedbeef\",\"user_agent\":\"UA\","
 	    "\"referer\":\"r\"}\n") != NULL, "%s", out);
 	ck_assert_msg(strstr(out, "\"status\":499,\"bytes_sent\":0,"
-	    "\"duration\":0.500,\"upstream_addr\":null,\"upstream_time\":null,"
+	    "\"body_bytes_sent\":0,\"duration\":0.500,\"upstream_addr\":null,\"upstream_time\":null,"
 	    "\"request_id\":\"client-id\"") != NULL, "%s", out);
 	close(p[0]);
 }
