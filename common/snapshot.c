@@ -653,6 +653,49 @@ snap_cert_kind(const char *name)
 }
 
 /*
+ * The CERTS records for <certs> (<n>, sorted by name).  A Secret's PEM is
+ * the same for every host it lists, and the names sort apart, so the
+ * string table's neighbour check misses it: a hash of the PEMs stored so
+ * far shares one copy.  Without memory for the hash, each is stored.
+ */
+static void
+snap_put_certs(struct snap_enc *e, uint8_t *sect,
+    const struct route_cert *const *certs, size_t n)
+{
+	uint32_t *slot = NULL;
+	uint8_t *r;
+	size_t i, k, mask = 0;
+
+	if (n > 1) {
+		for (mask = 1; mask < 2 * n; mask <<= 1)
+			;
+		slot = calloc(mask, sizeof(*slot));
+		mask--;
+	}
+	for (i = 0; i < n; i++) {
+		r = sect + i * SNAP_CERT_SIZE;
+		snap_put_string(e, r + SNAP_CERT_NAME, certs[i]->name);
+		snap_put32(r + SNAP_CERT_KIND, snap_cert_kind(certs[i]->name));
+		if (slot == NULL) {
+			snap_put_string(e, r + SNAP_CERT_PEM, certs[i]->pem);
+			continue;
+		}
+		for (k = util_hash64(certs[i]->pem, strlen(certs[i]->pem)) &
+		    mask; slot[k] != 0; k = (k + 1) & mask)
+			if (strcmp(certs[slot[k] - 1]->pem, certs[i]->pem) == 0)
+				break;
+		if (slot[k] != 0) {
+			memcpy(r + SNAP_CERT_PEM, sect + (slot[k] - 1) *
+			    SNAP_CERT_SIZE + SNAP_CERT_PEM, 8);
+			continue;
+		}
+		snap_put_string(e, r + SNAP_CERT_PEM, certs[i]->pem);
+		slot[k] = (uint32_t)i + 1;
+	}
+	free(slot);
+}
+
+/*
  * A certificate name: empty (the default), or a lower-case host name
  * without '*', or "*." and such a name.  Shared by both sides.
  */
@@ -1123,12 +1166,7 @@ snapshot_encode(const struct route_table *rt, uint64_t generation,
 	for (i = 0; i < rt->ncas; i++)
 		snap_put_ca(&e, buf + off[SNAP_SECT_UPSTREAM_CAS] +
 		    i * SNAP_CA_SIZE, &rt->cas[i]);
-	for (i = 0; i < rt->ncerts; i++) {
-		r = buf + off[SNAP_SECT_CERTS] + i * SNAP_CERT_SIZE;
-		snap_put_string(&e, r + SNAP_CERT_NAME, certs[i]->name);
-		snap_put_string(&e, r + SNAP_CERT_PEM, certs[i]->pem);
-		snap_put32(r + SNAP_CERT_KIND, snap_cert_kind(certs[i]->name));
-	}
+	snap_put_certs(&e, buf + off[SNAP_SECT_CERTS], certs, rt->ncerts);
 	snap_put_meta(&e, buf + off[SNAP_SECT_META], rt, anyhost);
 
 	/* Shrink to the strings actually written. */

@@ -595,6 +595,40 @@ START_TEST(test_certs)
 }
 END_TEST
 
+/* One Secret's PEM for hosts that sort apart is stored once. */
+START_TEST(test_certs_share_pem)
+{
+	static const char *pems[] = { "PEM-SHARED-ONE-SECRET", "PEM-OTHER" };
+	struct route_table rt;
+	struct snapshot s;
+	struct snapshot_cert a, b, c;
+	void *blob, *blob1;
+	size_t len, len1;
+
+	tb_init(&rt);
+	tb_cert(&rt, "a.test", pems[0]);
+	blob1 = encode_ok(&rt, 1, &len1);
+	tb_cert(&rt, "m.test", pems[1]);
+	tb_cert(&rt, "z.test", pems[0]);
+	blob = encode_ok(&rt, 2, &len);
+	route_table_free(&rt);
+	ck_assert_int_eq(snapshot_open(&s, blob, len, errbuf,
+	    sizeof(errbuf)), 0);
+	snapshot_cert(&s, 0, &a);
+	snapshot_cert(&s, 1, &b);
+	snapshot_cert(&s, 2, &c);
+	ck_assert_ptr_eq(a.pem, c.pem);		/* one copy */
+	ck_assert_uint_eq(c.pemlen, strlen(pems[0]));
+	ck_assert_int_eq(memcmp(c.pem, pems[0], c.pemlen), 0);
+	ck_assert_int_eq(memcmp(b.pem, pems[1], b.pemlen), 0);
+	/* Two more records and names, one more PEM: not two. */
+	ck_assert_uint_lt(len - len1, 2 * 24 + 12 + strlen(pems[1]) +
+	    strlen(pems[0]));
+	free(blob1);
+	free(blob);
+}
+END_TEST
+
 /* ---- the reader refuses damage ---- */
 
 /* A small valid snapshot with one of everything. */
@@ -1306,6 +1340,7 @@ snapshot_suite(void)
 	tcase_add_test(tc, test_timeout_defaults);
 	tcase_add_test(tc, test_corpus);
 	tcase_add_test(tc, test_certs);
+	tcase_add_test(tc, test_certs_share_pem);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("open rejects");
