@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -453,4 +455,33 @@ util_http_path_ok(const char *s)
 		if (i >= 1024 || s[i] <= ' ' || s[i] >= 0x7f)
 			return 0;
 	return 1;
+}
+
+int
+util_sealed_memfd(const char *name, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	size_t off = 0;
+	ssize_t n;
+	int fd, saved;
+
+	if ((fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1)
+		return -1;
+	while (off < len) {
+		if ((n = write(fd, b + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			goto bad;
+		}
+		off += (size_t)n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL) == -1)
+		goto bad;
+	return fd;
+ bad:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
 }

@@ -60,6 +60,12 @@ int	util_parse_status_range(const char *s, uint32_t *lo, uint32_t *hi);
 int	util_http_path_ok(const char *s);
 
 int	util_set_nonblock(int fd);
+/*
+ * A memfd named <name> holding a copy of <p> (<len> bytes), sealed
+ * against any change, as the master and workers pass snapshots, status
+ * documents and counters; the fd, or -1 with errno set.
+ */
+int	util_sealed_memfd(const char *name, const void *p, size_t len);
 int	util_set_cloexec(int fd, int on);
 
 /* FNV-1a, 64 bit; the _lower variant folds ASCII case first. */

@@ -724,33 +724,6 @@ st_json(struct json_object *o)
 	return strdup(s != NULL ? s : "{}");
 }
 
-static int
-st_memfd(const uint8_t *p, size_t len)
-{
-	size_t off = 0;
-	ssize_t n;
-	int fd;
-
-	if ((fd = memfd_create("ingressd-status", MFD_CLOEXEC |
-	    MFD_ALLOW_SEALING)) == -1)
-		return -1;
-	while (off < len) {
-		if ((n = write(fd, p + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto bad;
-		}
-		off += (size_t)n;
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
-	    F_SEAL_WRITE | F_SEAL_SEAL) == -1)
-		goto bad;
-	return fd;
- bad:
-	close(fd);
-	return -1;
-}
-
 int
 stats_publish(struct stats *st, const struct control_ops *ops,
     struct supervise *sv)
@@ -796,7 +769,7 @@ stats_publish(struct stats *st, const struct control_ops *ops,
 		doc.len[STATUSDOC_STATUS + i] = strlen(js[i]);
 	}
 	if (statusdoc_encode(&doc, &buf, &len) == -1 ||
-	    (fd = st_memfd(buf, len)) == -1) {
+	    (fd = util_sealed_memfd("ingressd-status", buf, len)) == -1) {
 		log_warnx("status document: out of memory or memfd failed");
 		goto done;
 	}

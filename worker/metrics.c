@@ -334,34 +334,6 @@ m_gauges(struct mreport_endpoint *eps)
 	}
 }
 
-/* The report as a sealed memfd; the fd, or -1. */
-static int
-m_memfd(const uint8_t *p, size_t len)
-{
-	size_t off = 0;
-	ssize_t n;
-	int fd;
-
-	if ((fd = memfd_create("ingressd-metrics", MFD_CLOEXEC |
-	    MFD_ALLOW_SEALING)) == -1)
-		return -1;
-	while (off < len) {
-		if ((n = write(fd, p + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto bad;
-		}
-		off += (size_t)n;
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
-	    F_SEAL_WRITE | F_SEAL_SEAL) == -1)
-		goto bad;
-	return fd;
- bad:
-	close(fd);
-	return -1;
-}
-
 int
 metrics_send(int ipc, uint64_t active, uint64_t idle)
 {
@@ -404,7 +376,7 @@ metrics_send(int ipc, uint64_t active, uint64_t idle)
 	}
 	m_gauges(r.endpoints);
 	if (mreport_encode(&r, &buf, &len) == -1 ||
-	    (fd = m_memfd(buf, len)) == -1)
+	    (fd = util_sealed_memfd("ingressd-metrics", buf, len)) == -1)
 		goto done;
 	ipc_writer_init(&wr);
 	ipc_put_u64(&wr, len);
