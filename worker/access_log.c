@@ -1,6 +1,6 @@
 /*
  * access_log: the request log of a worker: the line formats (JSON and
- * combined), the per-request records proxy.c fills, and the batching
+ * combined), the per-request records the proxy fills, and the batching
  * writer.
  *
  * Runs in workers, after confinement: it opens nothing and only writes

@@ -10,7 +10,7 @@
  * write that would block or fails drops lines (counted, reported at most
  * every ACCESS_LOG_REPORT_S), never stalls the event loop.
  *
- * proxy.c calls the access_log_req functions; each accepts NULL (logging
+ * The proxy calls the access_log_req functions; each accepts NULL (logging
  * off) and does nothing then.
  */
 #ifndef INGRESSD_ACCESS_LOG_H

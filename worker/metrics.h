@@ -19,7 +19,7 @@
 
 #define METRICS_NONE	UINT32_MAX
 
-/* What one request leaves for the counters; proxy.c fills it in. */
+/* What one request leaves for the counters; the proxy fills it in. */
 struct metrics_req {
 	double		 t0;		/* head started, ev_now() */
 	double		 t_resp;	/* upstream response head, 0 none */

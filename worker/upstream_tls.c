@@ -197,7 +197,8 @@ utls_ctx_get(const struct snapshot *s, const struct snapshot_upstream_tls *t)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* proxy.c offers moved and grown buffers after a partial write. */
+	/* proxy_upstream.c offers moved and grown buffers after a partial
+	 * write. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	/* Many servers close without close_notify; HTTP framing tells

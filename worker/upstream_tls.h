@@ -1,6 +1,6 @@
 /*
  * upstream_tls: the upstream side's I/O, plain TCP or TLS toward a
- * backend (ingressd.io/backend-protocol: HTTPS), for proxy.c, the
+ * backend (ingressd.io/backend-protocol: HTTPS), for the proxy, the
  * upstream pool and health probes.  Not the client side (worker/tls.h).
  *
  * A struct upstream_io rides along with an upstream fd: without TLS its
