@@ -120,6 +120,8 @@ static struct {
 	ev_timer		 ctl_reopen;	/* not from inside a request */
 	struct stats		*stats;		/* workers' counters */
 	ev_timer		 stats_timer;	/* status document, 1 s */
+	ev_tstamp		 doc_next;	/* no render before it */
+	unsigned		 doc_every_s;	/* last interval logged */
 	int			 ready_fd;	/* daemonize readiness */
 
 	/* Binary upgrade, old master's side: the new master we started. */
@@ -1149,6 +1151,7 @@ main(int argc, char **argv)
 	ev_timer_init(&m.ctl_reopen, master_ctl_reopen_cb, 0., 0.);
 	ev_timer_init(&m.health_flush, master_health_flush_cb, 0., 0.);
 	ipc_writer_init(&m.health_batch);
+	m.doc_every_s = 1;	/* said only when it grows */
 	ev_timer_init(&m.stats_timer, master_stats_cb, 1., 1.);
 	ev_timer_start(m.loop, &m.stats_timer);
 
@@ -1188,15 +1191,53 @@ master_metrics(void *arg, struct supervise_worker *w, int fd, uint64_t size)
 	(void)stats_report(m.stats, w->id, w->pid, fd, size);
 }
 
-/* Once a second: the status document for the admin listeners. */
+/*
+ * The status document for the admin listeners: once a second while it is
+ * cheap.  Its cost grows with the tables (10,000 routes and 50,000
+ * endpoints render several megabytes of JSON), so the next render waits
+ * MASTER_DOC_DUTY times the CPU the last one took, up to
+ * MASTER_DOC_MAX_S: rendering never takes more than 1/MASTER_DOC_DUTY of
+ * the master.
+ */
+#define MASTER_DOC_DUTY		20
+#define MASTER_DOC_MAX_S	10
+
+static double
+master_cpu_s(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == -1)
+		return 0;
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void
 master_stats_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
+	double cpu, gap;
+	unsigned every;
+
 	/* Nobody serves the document without an admin listener; the
 	 * counters still come in for ingressctl. */
 	if (m.stopping || !m.conf.admin.enabled)
 		return;
+	/* The timer ticks each second: half a tick of slack. */
+	if (ev_now(loop) + 0.5 < m.doc_next)
+		return;
+	cpu = master_cpu_s();
 	(void)stats_publish(m.stats, &master_ctl_ops, &m.sv);
+	cpu = master_cpu_s() - cpu;
+	gap = cpu * MASTER_DOC_DUTY;
+	if (gap > MASTER_DOC_MAX_S)
+		gap = MASTER_DOC_MAX_S;
+	m.doc_next = ev_now(loop) + gap;
+	every = gap < 1 ? 1 : (unsigned)(gap + 0.5);
+	if (every != m.doc_every_s) {
+		log_info("status document: %.0f ms to render, refreshed "
+		    "every %u s", cpu * 1000, every);
+		m.doc_every_s = every;
+	}
 }
 
 static void
