@@ -1196,8 +1196,9 @@ master_metrics(void *arg, struct supervise_worker *w, int fd, uint64_t size)
  * cheap.  Its cost grows with the tables (10,000 routes and 50,000
  * endpoints render several megabytes of JSON), so the next render waits
  * MASTER_DOC_DUTY times the CPU the last one took, up to
- * MASTER_DOC_MAX_S: rendering never takes more than 1/MASTER_DOC_DUTY of
- * the master.
+ * MASTER_DOC_MAX_S: rendering takes at most 1/MASTER_DOC_DUTY of the
+ * master while a render costs under MASTER_DOC_MAX_S / MASTER_DOC_DUTY
+ * seconds, and the document is never staler than the cap.
  */
 #define MASTER_DOC_DUTY		20
 #define MASTER_DOC_MAX_S	10
