@@ -8,7 +8,8 @@
  * SCM_RIGHTS.  Neither side trusts the other: ipc_recv() checks every
  * datagram against ipc_table[] before any handler sees it, and a bad one
  * is logged, its fd closed and the message dropped.  Nothing here may
- * call fatal() on peer input, allocate, or block on a non-blocking socket.
+ * call fatal() on peer input, allocate, or block on a non-blocking socket
+ * (common/ipc_queue.c keeps what a full socket cannot take yet).
  */
 #include "config.h"
 
@@ -55,29 +56,33 @@ static const struct ipc_rule {
 	uint32_t		 maxlen;
 	enum ipc_fd_rule	 fd;
 	int			 accepted;
+	uint32_t		 unit;		/* length a multiple of it;
+						 * 0: any */
 } ipc_table[] = {
 	{ IPC_HELLO,		"HELLO",	 IPC_TO_BOTH,	12, 12,
-	    IPC_FD_FORBIDDEN,	1 },
+	    IPC_FD_FORBIDDEN,	1, 0 },
 	{ IPC_SNAPSHOT,		"SNAPSHOT",	 IPC_TO_WORKER,	8, 8,
-	    IPC_FD_REQUIRED,	1 },
+	    IPC_FD_REQUIRED,	1, 0 },
 	{ IPC_DRAIN,		"DRAIN",	 IPC_TO_WORKER,	4, 4,
-	    IPC_FD_FORBIDDEN,	1 },
+	    IPC_FD_FORBIDDEN,	1, 0 },
 	{ IPC_HEALTH_STATE,	"HEALTH_STATE",	 IPC_TO_WORKER,	IPC_HEALTH_LEN,
-	    IPC_HEALTH_LEN,	IPC_FD_FORBIDDEN, 1 },
+	    IPC_HEALTH_BATCH * IPC_HEALTH_LEN, IPC_FD_FORBIDDEN, 1,
+	    IPC_HEALTH_LEN },
 	{ IPC_LOG_REOPEN,	"LOG_REOPEN",	 IPC_TO_WORKER,	4, 4,
-	    IPC_FD_OPTIONAL,	1 },
+	    IPC_FD_OPTIONAL,	1, 0 },
 	{ IPC_STATUS_DOC,	"STATUS_DOC",	 IPC_TO_WORKER,	8, 8,
-	    IPC_FD_REQUIRED,	1 },
+	    IPC_FD_REQUIRED,	1, 0 },
 	{ IPC_TLS_KEYS,		"TLS_KEYS",	 IPC_TO_WORKER,
-	    IPC_TLS_KEYS_LEN,	IPC_TLS_KEYS_LEN, IPC_FD_FORBIDDEN, 1 },
+	    IPC_TLS_KEYS_LEN,	IPC_TLS_KEYS_LEN, IPC_FD_FORBIDDEN, 1, 0 },
 	{ IPC_SNAPSHOT_ACK,	"SNAPSHOT_ACK",	 IPC_TO_MASTER,	4, 4,
-	    IPC_FD_FORBIDDEN,	1 },
+	    IPC_FD_FORBIDDEN,	1, 0 },
 	{ IPC_HEALTH_REPORT,	"HEALTH_REPORT", IPC_TO_MASTER,	IPC_HEALTH_LEN,
-	    IPC_HEALTH_LEN,	IPC_FD_FORBIDDEN, 1 },
+	    IPC_HEALTH_BATCH * IPC_HEALTH_LEN, IPC_FD_FORBIDDEN, 1,
+	    IPC_HEALTH_LEN },
 	{ IPC_STATS,		"STATS",	 IPC_TO_MASTER,	16, 16,
-	    IPC_FD_FORBIDDEN,	1 },
+	    IPC_FD_FORBIDDEN,	1, 0 },
 	{ IPC_METRICS,		"METRICS",	 IPC_TO_MASTER,	8, 8,
-	    IPC_FD_REQUIRED,	1 },
+	    IPC_FD_REQUIRED,	1, 0 },
 };
 
 static const struct ipc_rule *
@@ -221,6 +226,11 @@ ipc_check(enum ipc_peer self, const struct ipc_hdr *h, int has_fd,
 		else
 			snprintf(err, errlen, "%s: body length %u, expected "
 			    "%u..%u", r->name, h->len, r->minlen, r->maxlen);
+		return -1;
+	}
+	if (r->unit != 0 && h->len % r->unit != 0) {
+		snprintf(err, errlen, "%s: body length %u, not a multiple "
+		    "of %u", r->name, h->len, r->unit);
 		return -1;
 	}
 	if (r->fd == IPC_FD_REQUIRED && !has_fd) {

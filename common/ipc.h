@@ -20,7 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IPC_PROTOCOL_VERSION	2	/* 2: HC_TLS; snapshot format 3 */
+#define IPC_PROTOCOL_VERSION	3	/* 2: HC_TLS; snapshot format 3;
+					 * 3: health records in batches */
 #define IPC_MAX_BODY		(64u * 1024)
 
 enum ipc_type {
@@ -32,8 +33,9 @@ enum ipc_type {
 	IPC_SNAPSHOT		= 10,	/* fd: sealed memfd; u64 size */
 	IPC_DRAIN		= 11,	/* u32 grace ms: stop accepting,
 					 * finish in flight, exit 0 */
-	IPC_HEALTH_STATE	= 12,	/* struct ipc_health: an endpoint's
-					 * state, for every worker */
+	IPC_HEALTH_STATE	= 12,	/* 1..IPC_HEALTH_BATCH struct
+					 * ipc_health: endpoints' states,
+					 * for every worker */
 	IPC_LOG_REOPEN		= 13,	/* u32 enum ipc_log_format; fd:
 					 * the access log, none for OFF */
 	IPC_TLS_KEYS		= 14,	/* 2 x struct ipc_tls_key: the
@@ -46,8 +48,9 @@ enum ipc_type {
 	/* worker -> master */
 	IPC_SNAPSHOT_ACK	= 30,	/* u32 1 applied / 0 rejected;
 					 * header generation = snapshot's */
-	IPC_HEALTH_REPORT	= 31,	/* struct ipc_health: a transition
-					 * seen by the probing worker */
+	IPC_HEALTH_REPORT	= 31,	/* 1..IPC_HEALTH_BATCH struct
+					 * ipc_health: transitions seen by
+					 * the probing worker */
 	IPC_STATS		= 32,	/* u64 connections active, u64
 					 * requests total */
 	IPC_METRICS		= 35,	/* fd: sealed memfd, the worker's
@@ -143,6 +146,17 @@ void	ipc_put_bytes(struct ipc_writer *w, const void *p, size_t n);
  * never by a snapshot index, so its state outlives snapshots.
  */
 #define IPC_HEALTH_LEN	48
+
+/*
+ * IPC_HEALTH_REPORT and IPC_HEALTH_STATE carry 1 to IPC_HEALTH_BATCH such
+ * records back to back (the body length a multiple of IPC_HEALTH_LEN), so
+ * that a worker whose endpoints all fail at once sends a few messages, not
+ * one per endpoint.  Records apply in order; the first IPC_HEALTH_KEY_LEN
+ * bytes (family, port, address) name the endpoint, and a later record of
+ * the same endpoint supersedes an earlier one (common/ipc_queue.h).
+ */
+#define IPC_HEALTH_BATCH	(IPC_MAX_BODY / IPC_HEALTH_LEN)
+#define IPC_HEALTH_KEY_LEN	24
 
 struct ipc_health {
 	struct sockaddr_storage	 addr;		/* AF_INET or AF_INET6 */

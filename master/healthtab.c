@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,16 +45,138 @@ healthtab_same(const struct sockaddr *a, const struct sockaddr *b)
 	return 0;
 }
 
+/* FNV-1a over family, port and address: the key of the index. */
+static size_t
+healthtab_hash(const struct sockaddr *sa)
+{
+	const struct sockaddr_in *a4;
+	const struct sockaddr_in6 *a6;
+	const uint8_t *p;
+	size_t n, i;
+	uint64_t h = 1469598103934665603ULL;
+
+	if (sa->sa_family == AF_INET) {
+		a4 = (const struct sockaddr_in *)(const void *)sa;
+		h = (h ^ a4->sin_port) * 1099511628211ULL;
+		p = (const uint8_t *)&a4->sin_addr;
+		n = 4;
+	} else if (sa->sa_family == AF_INET6) {
+		a6 = (const struct sockaddr_in6 *)(const void *)sa;
+		h = (h ^ a6->sin6_port) * 1099511628211ULL;
+		p = (const uint8_t *)&a6->sin6_addr;
+		n = 16;
+	} else
+		return 0;
+	for (i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* Rebuilds the index for the current <down> (at most half full).
+ * Out of memory: no index, lookups scan. */
+static void
+healthtab_reindex(struct healthtab *t)
+{
+	size_t slots = 16, i, k;
+
+	free(t->idx);
+	t->idx = NULL;
+	t->imask = 0;
+	while (slots < 2 * t->cap)
+		slots *= 2;
+	if ((t->idx = calloc(slots, sizeof(*t->idx))) == NULL)
+		return;
+	t->imask = slots - 1;
+	for (i = 0; i < t->ndown; i++) {
+		k = healthtab_hash((const struct sockaddr *)&t->down[i].addr) &
+		    t->imask;
+		while (t->idx[k] != 0)
+			k = (k + 1) & t->imask;
+		t->idx[k] = i + 1;
+	}
+}
+
 static ssize_t
 healthtab_index(const struct healthtab *t, const struct sockaddr *sa)
 {
-	size_t i;
+	size_t i, k;
 
-	for (i = 0; i < t->ndown; i++)
+	if (t->idx == NULL) {
+		for (i = 0; i < t->ndown; i++)
+			if (healthtab_same((const struct sockaddr *)
+			    &t->down[i].addr, sa))
+				return (ssize_t)i;
+		return -1;
+	}
+	for (k = healthtab_hash(sa) & t->imask; t->idx[k] != 0;
+	    k = (k + 1) & t->imask) {
+		i = t->idx[k] - 1;
 		if (healthtab_same((const struct sockaddr *)&t->down[i].addr,
 		    sa))
 			return (ssize_t)i;
+	}
 	return -1;
+}
+
+/* The slot holding <down>[i]; the index must exist and hold it. */
+static size_t
+healthtab_slot(const struct healthtab *t, size_t i)
+{
+	size_t k;
+
+	k = healthtab_hash((const struct sockaddr *)&t->down[i].addr) &
+	    t->imask;
+	while (t->idx[k] != i + 1)
+		k = (k + 1) & t->imask;
+	return k;
+}
+
+/*
+ * Removes <down>[i], moving the last entry into its place, and keeps the
+ * index right: backward-shift deletion (no tombstones), then the moved
+ * entry's slot renumbered.  O(1) expected.
+ */
+static void
+healthtab_remove(struct healthtab *t, size_t i)
+{
+	size_t s, j, k, last = t->ndown - 1;
+
+	if (t->idx != NULL) {
+		s = healthtab_slot(t, i);
+		for (j = (s + 1) & t->imask; t->idx[j] != 0;
+		    j = (j + 1) & t->imask) {
+			k = healthtab_hash((const struct sockaddr *)
+			    &t->down[t->idx[j] - 1].addr) & t->imask;
+			/* Can slot j's entry move back to s?  Only when its
+			 * home k is not cyclically within (s, j]. */
+			if (s <= j ? (k <= s || k > j) : (k <= s && k > j)) {
+				t->idx[s] = t->idx[j];
+				s = j;
+			}
+		}
+		t->idx[s] = 0;
+		if (i != last)
+			t->idx[healthtab_slot(t, last)] = i + 1;
+	}
+	t->down[i] = t->down[last];
+	t->ndown--;
+}
+
+/* <down>[i] was just appended: index it (the table stays half empty). */
+static void
+healthtab_index_add(struct healthtab *t, size_t i)
+{
+	size_t k;
+
+	if (t->idx == NULL || 2 * t->ndown > t->imask + 1) {
+		healthtab_reindex(t);
+		return;
+	}
+	k = healthtab_hash((const struct sockaddr *)&t->down[i].addr) &
+	    t->imask;
+	while (t->idx[k] != 0)
+		k = (k + 1) & t->imask;
+	t->idx[k] = i + 1;
 }
 
 const struct ipc_health *
@@ -158,10 +281,11 @@ healthtab_report(struct healthtab *t, const struct ipc_health *h,
 			t->cap = ncap;
 		}
 		t->down[t->ndown++] = *h;
+		healthtab_index_add(t, t->ndown - 1);
 	} else {
 		if (i == -1)
 			return 0;
-		t->down[i] = t->down[--t->ndown];
+		healthtab_remove(t, (size_t)i);
 	}
 	healthtab_log(t, h, rt);
 	return 1;
@@ -184,7 +308,7 @@ healthtab_prune(struct healthtab *t, const struct route_table *rt,
 			continue;
 		}
 		h = t->down[i];
-		t->down[i] = t->down[--t->ndown];
+		healthtab_remove(t, i);
 		h.state = HC_UP;
 		h.result = HC_OK;
 		h.detail = 0;
@@ -197,5 +321,6 @@ void
 healthtab_free(struct healthtab *t)
 {
 	free(t->down);
+	free(t->idx);
 	memset(t, 0, sizeof(*t));
 }

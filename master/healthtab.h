@@ -23,6 +23,11 @@ struct healthtab {
 	struct ipc_health	*down;		/* endpoints now DOWN */
 	size_t			 ndown;
 	size_t			 cap;
+	/* Open-addressing index over <down> by address and port (slot:
+	 * i + 1, 0 empty), so that lookups stay O(1) when thousands of
+	 * endpoints fail at once. */
+	size_t			*idx;
+	size_t			 imask;		/* slots - 1; 0: no index */
 };
 
 /*

@@ -109,6 +109,10 @@ static struct {
 	const struct store	*last_store;	/* kube: <last> came from it */
 	size_t			 last_errors;
 	struct healthtab	 health;	/* endpoints down */
+	struct ipc_writer	 health_batch;	/* HEALTH_STATE records not
+						 * yet broadcast */
+	ev_timer		 health_flush;	/* broadcasts them, next turn
+						 * of the loop */
 
 	int			 stopping;
 	ev_signal		 sighup, sigterm, sigint, sigusr1, sigusr2;
@@ -116,6 +120,8 @@ static struct {
 	ev_timer		 ctl_reopen;	/* not from inside a request */
 	struct stats		*stats;		/* workers' counters */
 	ev_timer		 stats_timer;	/* status document, 1 s */
+	ev_tstamp		 doc_next;	/* no render before it */
+	unsigned		 doc_every_s;	/* last interval logged */
 	int			 ready_fd;	/* daemonize readiness */
 
 	/* Binary upgrade, old master's side: the new master we started. */
@@ -578,7 +584,28 @@ master_publish_table(struct compile_result *res)
 	return 0;
 }
 
-/* Tells every worker the state of endpoint <h>. */
+/* Broadcasts the batched HEALTH_STATE records, if any. */
+static void
+master_health_flush(void)
+{
+	if (m.health_batch.len > 0)
+		supervise_broadcast(&m.sv, IPC_HEALTH_STATE, m.health_batch.buf,
+		    m.health_batch.len);
+	ipc_writer_init(&m.health_batch);
+}
+
+static void
+master_health_flush_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	master_health_flush();
+}
+
+/*
+ * Tells every worker the state of endpoint <h>.  Records are batched
+ * until the next turn of the loop (or a full message): a worker's batch
+ * of reports, all endpoints of a dead node at once, goes out as a few
+ * messages per worker rather than one per endpoint.
+ */
 static void
 master_health_gone(void *arg, const struct ipc_health *h)
 {
@@ -586,8 +613,15 @@ master_health_gone(void *arg, const struct ipc_health *h)
 
 	ipc_writer_init(&wr);
 	ipc_put_health(&wr, h);
-	if (!wr.bad)
-		supervise_broadcast(&m.sv, IPC_HEALTH_STATE, wr.buf, wr.len);
+	if (wr.bad)
+		return;
+	if (m.health_batch.len + wr.len > IPC_HEALTH_BATCH * IPC_HEALTH_LEN)
+		master_health_flush();
+	ipc_put_bytes(&m.health_batch, wr.buf, wr.len);
+	if (!ev_is_active(&m.health_flush)) {
+		ev_timer_set(&m.health_flush, 0., 0.);
+		ev_timer_start(m.loop, &m.health_flush);
+	}
 }
 
 /* A worker's probe saw a transition: keep it, log it, tell everyone. */
@@ -605,15 +639,24 @@ master_health_report(void *arg, const struct ipc_health *h)
 static void
 master_health_synced(void *arg, struct supervise_worker *w)
 {
-	struct ipc_writer wr;
+	static struct ipc_writer wr;	/* 64k: not on the stack */
+	struct ipc_writer one;
 	size_t i;
 
+	ipc_writer_init(&wr);
 	for (i = 0; i < m.health.ndown; i++) {
-		ipc_writer_init(&wr);
-		ipc_put_health(&wr, &m.health.down[i]);
-		if (!wr.bad)
+		ipc_writer_init(&one);
+		ipc_put_health(&one, &m.health.down[i]);
+		if (one.bad)
+			continue;
+		if (wr.len + one.len > IPC_HEALTH_BATCH * IPC_HEALTH_LEN) {
 			supervise_send(w, IPC_HEALTH_STATE, wr.buf, wr.len);
+			ipc_writer_init(&wr);
+		}
+		ipc_put_bytes(&wr, one.buf, one.len);
 	}
+	if (wr.len > 0)
+		supervise_send(w, IPC_HEALTH_STATE, wr.buf, wr.len);
 	/* A new worker resumes the tickets the others issued. */
 	master_tls_keys_send(w);
 }
@@ -1106,6 +1149,9 @@ main(int argc, char **argv)
 	ev_child_init(&m.child, master_child_cb, 0, 0);
 	ev_child_start(m.loop, &m.child);
 	ev_timer_init(&m.ctl_reopen, master_ctl_reopen_cb, 0., 0.);
+	ev_timer_init(&m.health_flush, master_health_flush_cb, 0., 0.);
+	ipc_writer_init(&m.health_batch);
+	m.doc_every_s = 1;	/* said only when it grows */
 	ev_timer_init(&m.stats_timer, master_stats_cb, 1., 1.);
 	ev_timer_start(m.loop, &m.stats_timer);
 
@@ -1145,15 +1191,54 @@ master_metrics(void *arg, struct supervise_worker *w, int fd, uint64_t size)
 	(void)stats_report(m.stats, w->id, w->pid, fd, size);
 }
 
-/* Once a second: the status document for the admin listeners. */
+/*
+ * The status document for the admin listeners: once a second while it is
+ * cheap.  Its cost grows with the tables (10,000 routes and 50,000
+ * endpoints render several megabytes of JSON), so the next render waits
+ * MASTER_DOC_DUTY times the CPU the last one took, up to
+ * MASTER_DOC_MAX_S: rendering takes at most 1/MASTER_DOC_DUTY of the
+ * master while a render costs under MASTER_DOC_MAX_S / MASTER_DOC_DUTY
+ * seconds, and the document is never staler than the cap.
+ */
+#define MASTER_DOC_DUTY		20
+#define MASTER_DOC_MAX_S	10
+
+static double
+master_cpu_s(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == -1)
+		return 0;
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void
 master_stats_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
+	double cpu, gap;
+	unsigned every;
+
 	/* Nobody serves the document without an admin listener; the
 	 * counters still come in for ingressctl. */
 	if (m.stopping || !m.conf.admin.enabled)
 		return;
+	/* The timer ticks each second: half a tick of slack. */
+	if (ev_now(loop) + 0.5 < m.doc_next)
+		return;
+	cpu = master_cpu_s();
 	(void)stats_publish(m.stats, &master_ctl_ops, &m.sv);
+	cpu = master_cpu_s() - cpu;
+	gap = cpu * MASTER_DOC_DUTY;
+	if (gap > MASTER_DOC_MAX_S)
+		gap = MASTER_DOC_MAX_S;
+	m.doc_next = ev_now(loop) + gap;
+	every = gap < 1 ? 1 : (unsigned)(gap + 0.5);
+	if (every != m.doc_every_s) {
+		log_info("status document: %.0f ms to render, refreshed "
+		    "every %u s", cpu * 1000, every);
+		m.doc_every_s = every;
+	}
 }
 
 static void

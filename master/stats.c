@@ -776,11 +776,10 @@ stats_publish(struct stats *st, const struct control_ops *ops,
 	ipc_writer_init(&wr);
 	ipc_put_u64(&wr, len);
 	for (j = 0; j < sv->nw; j++) {
-		if ((w = sv->w[j]) == NULL || w->ipc == -1 || !w->hello ||
-		    w->draining)
+		if ((w = sv->w[j]) == NULL)
 			continue;
-		/* A full socket loses this one; the next comes in 1 s. */
-		(void)ipc_send(w->ipc, IPC_STATUS_DOC, 0, wr.buf, wr.len, fd);
+		/* Behind a full socket it replaces the one still queued. */
+		supervise_send_fd(w, IPC_STATUS_DOC, wr.buf, wr.len, fd);
 	}
 	close(fd);
 	rc = 0;

@@ -256,6 +256,7 @@ supervise_spawn(struct supervise_worker *w)
 	w->started_ms = util_now_ms();
 	ev_io_set(&w->io, w->ipc, EV_READ);
 	ev_io_start(sv->loop, &w->io);
+	ipc_queue_init(&w->q, sv->loop, w->ipc, 0, 0);
 	ev_timer_set(&w->kill, SUPERVISE_HELLO_TIMEOUT_MS / 1000.0, 0.);
 	ev_timer_start(sv->loop, &w->kill);
 
@@ -263,7 +264,7 @@ supervise_spawn(struct supervise_worker *w)
 	ipc_put_u32(&wr, IPC_PROTOCOL_VERSION);
 	ipc_put_u32(&wr, (uint32_t)w->id);
 	ipc_put_u32(&wr, (uint32_t)getpid());
-	if (ipc_send(w->ipc, IPC_HELLO, 0, wr.buf, wr.len, -1) == -1)
+	if (ipc_queue_send(&w->q, IPC_HELLO, 0, wr.buf, wr.len, -1) == -1)
 		log_warn("worker %d: send HELLO", w->id);
 	log_info("worker %d started, pid %ld", w->id, (long)pid);
 	return 0;
@@ -277,9 +278,32 @@ static void
 supervise_close_ipc(struct supervise_worker *w)
 {
 	ev_io_stop(w->sv->loop, &w->io);
+	/* Before the close: the queue's watcher is on the same fd. */
+	ipc_queue_clear(&w->q);
 	if (w->ipc != -1)
 		close(w->ipc);
 	w->ipc = -1;
+}
+
+/*
+ * <w>'s queue is over its bound even after coalescing: it stopped reading
+ * (a hung or overloaded worker).  Growing without limit is not an option;
+ * kill it and let supervise_exited() restart it with the current state.
+ * 1 when it was killed.
+ */
+static int
+supervise_stuck(struct supervise_worker *w)
+{
+	if (!ipc_queue_over(&w->q))
+		return 0;
+	log_warnx("worker %d (pid %ld) is not reading its IPC socket: %zu "
+	    "messages, %zu bytes queued (bound %zu, %zu bytes); killing it",
+	    w->id, (long)w->pid, w->q.count, w->q.bytes, w->q.max_msgs,
+	    w->q.max_bytes);
+	if (w->pid != -1)
+		kill(w->pid, SIGKILL);
+	supervise_close_ipc(w);
+	return 1;
 }
 
 /* Reads every message queued from <w> and runs its handler. */
@@ -451,36 +475,51 @@ master_answer_stats(struct supervise_worker *w, const struct ipc_msg *m)
 }
 
 /*
- * A probing worker saw an endpoint change state.  The master owns the
- * table (hooks.health_report); a malformed report is dropped, not fatal:
- * a worker's bug must not cost everyone else their workers.
+ * A probing worker saw endpoints change state (a batch of records).  The
+ * master owns the table (hooks.health_report); a malformed message is
+ * dropped whole, before any record applies, not fatal: a worker's bug
+ * must not cost everyone else their workers.
  */
 static int
 master_answer_health_report(struct supervise_worker *w,
     const struct ipc_msg *m)
 {
-	struct ipc_reader r;
+	struct ipc_reader r, check;
 	struct ipc_health h;
 
-	ipc_reader_init(&r, m);
-	if (ipc_get_health(&r, &h) == -1 || ipc_end(&r) == -1) {
+	ipc_reader_init(&check, m);
+	while (check.left > 0 && ipc_get_health(&check, &h) == 0)
+		;
+	if (ipc_end(&check) == -1) {
 		log_warnx("worker %d: malformed HEALTH_REPORT, dropped",
 		    w->id);
 		return 0;
 	}
-	if (w->sv->hooks.health_report != NULL)
-		w->sv->hooks.health_report(w->sv->hooks.arg, &h);
+	ipc_reader_init(&r, m);
+	while (r.left > 0 && ipc_get_health(&r, &h) == 0)
+		if (w->sv->hooks.health_report != NULL)
+			w->sv->hooks.health_report(w->sv->hooks.arg, &h);
 	return 0;
+}
+
+void
+supervise_send_fd(struct supervise_worker *w, uint32_t type,
+    const void *body, size_t len, int fd)
+{
+	if (w->ipc == -1 || !w->hello || w->draining)
+		return;
+	if (ipc_queue_send(&w->q, type, w->sv->generation, body, len,
+	    fd) == -1)
+		log_warn("worker %d: send %s", w->id, ipc_type_name(type));
+	else
+		(void)supervise_stuck(w);
 }
 
 void
 supervise_send(struct supervise_worker *w, uint32_t type, const void *body,
     size_t len)
 {
-	if (w->ipc == -1 || !w->hello || w->draining)
-		return;
-	if (ipc_send(w->ipc, type, w->sv->generation, body, len, -1) == -1)
-		log_warn("worker %d: send %s", w->id, ipc_type_name(type));
+	supervise_send_fd(w, type, body, len, -1);
 }
 
 void
@@ -504,12 +543,19 @@ supervise_send_snapshot(struct supervise_worker *w)
 		return;
 	ipc_writer_init(&wr);
 	ipc_put_u64(&wr, sv->snap_size);
-	if (ipc_send(w->ipc, IPC_SNAPSHOT, sv->generation, wr.buf, wr.len,
-	    sv->snap_fd) == -1) {
+	/*
+	 * Queued behind a full socket, it replaces a snapshot not yet sent:
+	 * the worker then acks only this generation, and the master waits
+	 * only for the current one (supervise_check_applied()).
+	 */
+	if (ipc_queue_send(&w->q, IPC_SNAPSHOT, sv->generation, wr.buf,
+	    wr.len, sv->snap_fd) == -1) {
 		log_warn("worker %d: send SNAPSHOT generation %llu", w->id,
 		    (unsigned long long)sv->generation);
 		return;
 	}
+	if (supervise_stuck(w))
+		return;
 	if (w->acked == 0 && sv->hooks.worker_synced != NULL)
 		sv->hooks.worker_synced(sv->hooks.arg, w);
 }
@@ -525,9 +571,11 @@ supervise_send_log(struct supervise_worker *w)
 		return;
 	ipc_writer_init(&wr);
 	ipc_put_u32(&wr, sv->log_format);
-	if (ipc_send(w->ipc, IPC_LOG_REOPEN, sv->generation, wr.buf, wr.len,
-	    sv->log_fd) == -1)
+	if (ipc_queue_send(&w->q, IPC_LOG_REOPEN, sv->generation, wr.buf,
+	    wr.len, sv->log_fd) == -1)
 		log_warn("worker %d: send LOG_REOPEN", w->id);
+	else
+		(void)supervise_stuck(w);
 }
 
 void
@@ -605,7 +653,8 @@ supervise_drain_worker(struct supervise_worker *w)
 	if (w->hello && w->ipc != -1) {
 		ipc_writer_init(&wr);
 		ipc_put_u32(&wr, sv->grace_ms);
-		if (ipc_send(w->ipc, IPC_DRAIN, 0, wr.buf, wr.len, -1) == -1) {
+		if (ipc_queue_send(&w->q, IPC_DRAIN, 0, wr.buf, wr.len,
+		    -1) == -1) {
 			/* EPIPE: already exiting (SIGTERM to the group). */
 			if (errno != EPIPE && errno != ECONNRESET)
 				log_warn("worker %d: send DRAIN, terminating",

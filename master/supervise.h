@@ -19,6 +19,7 @@
 
 #include <ev.h>
 
+#include "common/ipc_queue.h"
 #include "master/listeners.h"
 
 #define SUPERVISE_CRASH_MAX		5
@@ -38,6 +39,8 @@ struct supervise_worker {
 	pid_t			 pid;		/* -1: not running */
 	int			 ipc;		/* master end, -1 when closed */
 	ev_io			 io;
+	struct ipc_queue	 q;		/* what the socket could not
+						 * take yet */
 	ev_timer		 respawn;	/* crash-loop backoff */
 	ev_timer		 kill;		/* no HELLO, or drain grace
 						 * ran out */
@@ -177,9 +180,14 @@ void	supervise_stop(struct supervise *sv, supervise_done_cb done,
 
 /*
  * Sends one message to worker <w> (to every worker that said HELLO and
- * is not draining, for supervise_broadcast()).  A full socket loses the
- * message, with a warning: workers are never waited for.
+ * is not draining, for supervise_broadcast()).  A full socket queues the
+ * message (common/ipc_queue.h: newer snapshots, status documents and
+ * health records supersede older ones); a worker whose queue is still
+ * over its bound is not reading and is killed, and supervision restarts
+ * it.  <fd> (-1: none) stays the caller's.
  */
+void	supervise_send_fd(struct supervise_worker *w, uint32_t type,
+	    const void *body, size_t len, int fd);
 void	supervise_send(struct supervise_worker *w, uint32_t type,
 	    const void *body, size_t len);
 void	supervise_broadcast(struct supervise *sv, uint32_t type,

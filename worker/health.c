@@ -27,6 +27,7 @@
 #include "common/hcheck.h"
 #include "common/http.h"
 #include "common/ipc.h"
+#include "common/ipc_queue.h"
 #include "common/log.h"
 #include "common/snapshot.h"
 #include "common/util.h"
@@ -96,7 +97,7 @@ struct health_slot {
 
 static struct {
 	struct ev_loop		*loop;
-	int			 ipc;
+	struct ipc_queue	*q;		/* to the master */
 	int			 id;
 	uint64_t		 rng;
 	struct health_probe	**probes;	/* in snapshot order */
@@ -106,19 +107,30 @@ static struct {
 	struct health_slot	*slots;
 	size_t			 nslots;	/* power of two, or 0 */
 	size_t			 used;
-} h = { NULL, -1, 0, 0, NULL, 0, NULL, 0, NULL, 0, 0 };
+} h;
+
+/*
+ * Transitions not yet reported: one HEALTH_REPORT per turn of the loop (or
+ * per full message), so that every probe of a dead node failing at once
+ * costs a few messages, not one per endpoint.
+ */
+static struct ipc_writer	 health_batch;
+static ev_timer		 health_flush;
 
 static struct http_response	 health_resp;
 
 static void	health_io_cb(struct ev_loop *, ev_io *, int);
+static void	health_flush_cb(struct ev_loop *, ev_timer *, int);
 static void	health_timer_cb(struct ev_loop *, ev_timer *, int);
 static void	health_finish(struct health_probe *, uint32_t, uint32_t);
 
 void
-health_init(struct ev_loop *loop, int ipc, int worker_id)
+health_init(struct ev_loop *loop, struct ipc_queue *q, int worker_id)
 {
 	h.loop = loop;
-	h.ipc = ipc;
+	h.q = q;
+	ipc_writer_init(&health_batch);
+	ev_timer_init(&health_flush, health_flush_cb, 0., 0.);
 	h.id = worker_id;
 	h.rng = ((uint64_t)worker_id << 32) ^ (uint64_t)getpid() ^
 	    (uint64_t)(ev_time() * 1e6) ^ 0x9e3779b97f4a7c15ULL;
@@ -384,6 +396,23 @@ health_set_state(const struct ipc_health *m)
  * Probes.
  */
 
+/* Sends the batched transitions, if any. */
+static void
+health_flush_batch(void)
+{
+	if (health_batch.len > 0 && ipc_queue_send(h.q, IPC_HEALTH_REPORT,
+	    0, health_batch.buf, health_batch.len, -1) == -1)
+		log_warn("send HEALTH_REPORT (%zu endpoints)",
+		    health_batch.len / IPC_HEALTH_LEN);
+	ipc_writer_init(&health_batch);
+}
+
+static void
+health_flush_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	health_flush_batch();
+}
+
 static void
 health_report(struct health_probe *p, uint32_t result, uint32_t detail)
 {
@@ -403,9 +432,17 @@ health_report(struct health_probe *p, uint32_t result, uint32_t detail)
 	ipc_put_health(&wr, &m);
 	log_debug("health: %s %s: %s", p->name, p->m.state == HC_UP ?
 	    "UP" : "DOWN", hc_describe(result, detail, why, sizeof(why)));
-	if (wr.bad || ipc_send(h.ipc, IPC_HEALTH_REPORT, 0, wr.buf, wr.len,
-	    -1) == -1)
-		log_warn("send HEALTH_REPORT for %s", p->name);
+	if (wr.bad || h.q == NULL) {
+		log_warnx("cannot report %s", p->name);
+		return;
+	}
+	if (health_batch.len + wr.len > IPC_HEALTH_BATCH * IPC_HEALTH_LEN)
+		health_flush_batch();
+	ipc_put_bytes(&health_batch, wr.buf, wr.len);
+	if (!ev_is_active(&health_flush)) {
+		ev_timer_set(&health_flush, 0., 0.);
+		ev_timer_start(h.loop, &health_flush);
+	}
 }
 
 static void

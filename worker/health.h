@@ -27,8 +27,11 @@
 #include "common/ipc.h"
 #include "common/snapshot.h"
 
-/* Where transitions go: the master's socket. */
-void	health_init(struct ev_loop *loop, int ipc, int worker_id);
+/* Where transitions go: the queue to the master's socket (batched, one
+ * HEALTH_REPORT per turn of the loop). */
+struct ipc_queue;
+void	health_init(struct ev_loop *loop, struct ipc_queue *q,
+	    int worker_id);
 
 /*
  * Probes, from now on, the endpoints of <s> that this worker owns.

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/ipc.h"
+#include "common/ipc_queue.h"
 #include "common/log.h"
 #include "common/mreport.h"
 #include "common/util.h"
@@ -335,7 +336,7 @@ m_gauges(struct mreport_endpoint *eps)
 }
 
 int
-metrics_send(int ipc, uint64_t active, uint64_t idle)
+metrics_send(struct ipc_queue *q, uint64_t active, uint64_t idle)
 {
 	struct mreport r = mt.g;
 	struct ipc_writer wr;
@@ -380,7 +381,7 @@ metrics_send(int ipc, uint64_t active, uint64_t idle)
 		goto done;
 	ipc_writer_init(&wr);
 	ipc_put_u64(&wr, len);
-	rc = ipc_send(ipc, IPC_METRICS, 0, wr.buf, wr.len, fd);
+	rc = ipc_queue_send(q, IPC_METRICS, 0, wr.buf, wr.len, fd);
 	close(fd);
  done:
 	free(buf);

@@ -49,9 +49,11 @@ void	metrics_retry(const struct snapshot *s, uint32_t b);
 void	metrics_snapshot(const struct snapshot *s);
 
 /*
- * Sends the report over <ipc> as IPC_METRICS; <idle> client connections
- * of <active> wait for a request.  0 or -1 (logged by the caller).
+ * Sends (or queues, superseding a queued one) the report over <q> as
+ * IPC_METRICS; <idle> client connections of <active> wait for a request.
+ * 0 or -1 (logged by the caller).
  */
-int	metrics_send(int ipc, uint64_t active, uint64_t idle);
+struct ipc_queue;
+int	metrics_send(struct ipc_queue *q, uint64_t active, uint64_t idle);
 
 #endif

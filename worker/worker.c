@@ -32,6 +32,7 @@
 
 #include "common/conf.h"
 #include "common/ipc.h"
+#include "common/ipc_queue.h"
 #include "common/log.h"
 #include "common/snapshot.h"
 #include "common/util.h"
@@ -84,6 +85,7 @@ static struct {
 	struct ev_loop		*loop;
 	int			 id;
 	int			 ipc;
+	struct ipc_queue	 q;		/* to the master */
 	struct {
 		int			 fd;
 		enum listener_kind	 kind;
@@ -271,6 +273,7 @@ worker_main(int argc, char **argv)
 		fatal("ipc fd %d", w.ipc);
 	ev_io_init(&w.ipc_io, worker_dispatch_master, w.ipc, EV_READ);
 	ev_io_start(w.loop, &w.ipc_io);
+	ipc_queue_init(&w.q, w.loop, w.ipc, 0, 0);
 	ev_signal_init(&w.sigterm, worker_signal_cb, SIGTERM);
 	ev_signal_start(w.loop, &w.sigterm);
 	ev_signal_init(&w.sigint, worker_signal_cb, SIGINT);
@@ -281,14 +284,14 @@ worker_main(int argc, char **argv)
 	ev_timer_init(&w.drain_poll, worker_drain_poll_cb, WORKER_DRAIN_POLL,
 	    WORKER_DRAIN_POLL);
 	ev_init(&w.drain_grace, worker_drain_grace_cb);
-	health_init(w.loop, w.ipc, w.id);
+	health_init(w.loop, &w.q, w.id);
 	access_log_init(w.loop);
 
 	ipc_writer_init(&wr);
 	ipc_put_u32(&wr, IPC_PROTOCOL_VERSION);
 	ipc_put_u32(&wr, (uint32_t)w.id);
 	ipc_put_u32(&wr, (uint32_t)getpid());
-	if (ipc_send(w.ipc, IPC_HELLO, 0, wr.buf, wr.len, -1) == -1)
+	if (ipc_queue_send(&w.q, IPC_HELLO, 0, wr.buf, wr.len, -1) == -1)
 		fatal("send HELLO");
 
 	/* OpenSSL reads its configuration now: the sandbox has no files. */
@@ -315,7 +318,9 @@ worker_ack(uint64_t generation, uint32_t ok)
 
 	ipc_writer_init(&wr);
 	ipc_put_u32(&wr, ok);
-	if (ipc_send(w.ipc, IPC_SNAPSHOT_ACK, generation, wr.buf, wr.len,
+	/* Queued behind a full socket, never dropped: the master counts
+	 * acks to call a generation applied. */
+	if (ipc_queue_send(&w.q, IPC_SNAPSHOT_ACK, generation, wr.buf, wr.len,
 	    -1) == -1)
 		log_warn("send SNAPSHOT_ACK");
 }
@@ -492,15 +497,20 @@ worker_answer_tls_keys(const struct ipc_msg *m)
 static void
 worker_answer_health_state(const struct ipc_msg *m)
 {
-	struct ipc_reader r;
+	struct ipc_reader r, check;
 	struct ipc_health h;
 
-	ipc_reader_init(&r, m);
-	if (ipc_get_health(&r, &h) == -1 || ipc_end(&r) == -1) {
+	/* The whole batch is checked before any record applies. */
+	ipc_reader_init(&check, m);
+	while (check.left > 0 && ipc_get_health(&check, &h) == 0)
+		;
+	if (ipc_end(&check) == -1) {
 		log_warnx("malformed HEALTH_STATE, dropped");
 		return;
 	}
-	health_set_state(&h);
+	ipc_reader_init(&r, m);
+	while (r.left > 0 && ipc_get_health(&r, &h) == 0)
+		health_set_state(&h);
 }
 
 /*
@@ -627,10 +637,18 @@ worker_stats_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ipc_writer_init(&wr);
 	ipc_put_u64(&wr, proxy_active_connections());
 	ipc_put_u64(&wr, proxy_requests_total());
-	if (ipc_send(w.ipc, IPC_STATS, 0, wr.buf, wr.len, -1) == -1 &&
-	    errno != EAGAIN)
+	if (ipc_queue_send(&w.q, IPC_STATS, 0, wr.buf, wr.len, -1) == -1)
 		log_warn("send STATS");
-	if (metrics_send(w.ipc, proxy_active_connections(),
-	    proxy_idle_connections()) == -1 && errno != EAGAIN)
+	if (metrics_send(&w.q, proxy_active_connections(),
+	    proxy_idle_connections()) == -1)
 		log_warn("send METRICS");
+	/*
+	 * What can pile up here is bounded by coalescing (one STATS, one
+	 * METRICS, one health record per endpoint probed): over the bound
+	 * means the master stopped reading.  Say so; it is the master's
+	 * to act.
+	 */
+	if (ipc_queue_over(&w.q))
+		log_warnx("master not reading: %zu messages, %zu bytes "
+		    "queued", w.q.count, w.q.bytes);
 }

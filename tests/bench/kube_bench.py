@@ -4,7 +4,8 @@ server (tests/fakeapi) holding N Ingresses, N Services and N
 EndpointSlices (E endpoints each).  Not part of the test suite.
 
   tests/bench/kube_bench.py [-n 10000] [-e 5] [-c 200] [-w 2] [-d 10ms]
-                            [-t 600]
+                            [-t 600] [--probe-interval 1h] [--admin]
+                            [--idle 10]
 
 Measures, and prints as text and as one JSON line:
   sync_ms      ingressd start -> first snapshot applied by every worker
@@ -17,6 +18,12 @@ Measures, and prints as text and as one JSON line:
   master_cpu_ms  CPU time (user+system) of the master for the sync and,
                per change, its mean: steadier than wall clocks on a
                shared machine
+  master_idle_cpu_ms_per_s  after the changes, the master's CPU per
+               second of wall clock over --idle seconds: with --admin
+               (an admin listener) it includes rendering the status
+               document; with probes on, handling their reports
+  ipc_trouble  log lines of IPC messages refused or queues over their
+               bound (should be 0), and health transitions logged
   loadavg      the 1-minute load average before the sync and at the end:
                read the wall clocks with it
 Targets (issue 3): sync <= 3000 ms, change p99 <= 100 ms, RSS <= 150 MiB.
@@ -109,6 +116,11 @@ def main():
                     help="health.interval: the benchmark's endpoints do "
                     "not exist, and probing 50,000 of them every 2 s "
                     "measures the probes, not the control plane")
+    ap.add_argument("--admin", action="store_true",
+                    help="configure an admin listener: the master then "
+                    "renders the status document for the workers")
+    ap.add_argument("--idle", type=float, default=10,
+                    help="seconds of idle master CPU measured at the end")
     a = ap.parse_args()
 
     deadline = time.monotonic() + a.t
@@ -131,8 +143,14 @@ def main():
     port = s.getsockname()[1]
     s.close()
     conf = os.path.join(tmp, "ingressd.yaml")
+    listen = {"http": "127.0.0.1:%d" % port}
+    if a.admin:
+        s = __import__("socket").socket()
+        s.bind(("127.0.0.1", 0))
+        listen["admin"] = "127.0.0.1:%d" % s.getsockname()[1]
+        s.close()
     with open(conf, "w") as f:
-        json.dump({"listen": {"http": "127.0.0.1:%d" % port},
+        json.dump({"listen": listen,
                    "workers": a.w,
                    "provider": {"kind": "kube", "kubeconfig": kc,
                                 "debounce": a.d},
@@ -146,7 +164,8 @@ def main():
     proc = subprocess.Popen([BIN, "--config", conf, "--foreground"],
                             stdout=logf, stderr=logf, cwd=tmp)
     out = {"objects": 3 * a.n, "endpoints": a.n * a.e, "workers": a.w,
-           "debounce": a.d, "probe_interval": a.probe_interval}
+           "debounce": a.d, "probe_interval": a.probe_interval,
+           "admin": a.admin}
     try:
         def log():
             with open(logp) as f:
@@ -200,6 +219,17 @@ def main():
         out["change_p99_ms"] = round(lat[min(len(lat) - 1,
                                              int(len(lat) * 0.99))], 1)
         out["change_max_ms"] = round(lat[-1], 1)
+        c0, w0 = cpu_ms(proc.pid), time.monotonic()
+        time.sleep(max(0.0, min(a.idle, deadline - time.monotonic())))
+        out["master_idle_cpu_ms_per_s"] = round(
+            (cpu_ms(proc.pid) - c0) / max(0.001, time.monotonic() - w0), 1)
+        text = log()
+        out["ipc_trouble"] = len(re.findall(
+            r"send (?:HELLO|SNAPSHOT|SNAPSHOT_ACK|DRAIN|HEALTH_STATE|"
+            r"HEALTH_REPORT|STATS|METRICS|STATUS_DOC|LOG_REOPEN|TLS_KEYS)|"
+            r"not reading", text))
+        out["health_transitions"] = len(re.findall(r" is (?:DOWN|UP): ",
+                                                   text))
         out["rss_kib_end"] = rss_kib(proc.pid)
         out["loadavg_start"] = round(load0, 2)
         out["loadavg_end"] = round(os.getloadavg()[0], 2)
@@ -223,6 +253,11 @@ def main():
         out["rss_kib_synced"] / 1024, out["rss_kib_end"] / 1024))
     print("master CPU: %s ms to the first sync, %s ms per change" % (
         out["master_cpu_sync_ms"], out["master_cpu_per_change_ms"]))
+    print("master idle CPU: %s ms per second (admin listener: %s, probe "
+          "interval %s)" % (out["master_idle_cpu_ms_per_s"], a.admin,
+                            a.probe_interval))
+    print("IPC trouble in the log: %d lines; health transitions: %d" % (
+        out["ipc_trouble"], out["health_transitions"]))
     print("load average (1 min): %s at the start, %s at the end (%d CPUs)"
           % (out["loadavg_start"], out["loadavg_end"], os.cpu_count()))
     print(json.dumps(out))

@@ -2,12 +2,14 @@
  * fuzz_ipc: arbitrary bytes as one datagram through a real SOCK_SEQPACKET
  * socketpair into ipc_recv(), for both receiver roles, then the typed
  * reader over whatever was accepted, and the health body decoder
- * (ipc_get_health) over HEALTH_STATE/HEALTH_REPORT bodies.
+ * (ipc_get_health) over every record of a HEALTH_STATE/HEALTH_REPORT
+ * batch.
  *
  * Input: byte 0 selects the receiver (bit 0) and whether an fd rides
  * along (bit 1); the rest is the datagram.  Invariants (abort on breach):
  * an accepted message agrees with ipc_check() and with the bytes sent,
- * carries an fd exactly when one was sent, and no fd is ever leaked.
+ * carries an fd exactly when one was sent, a health batch holds a whole
+ * number of records (1..IPC_HEALTH_BATCH), and no fd is ever leaked.
  */
 #include "config.h"
 
@@ -113,14 +115,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (fuzz_msg.hdr.type == IPC_HEALTH_STATE ||
 		    fuzz_msg.hdr.type == IPC_HEALTH_REPORT) {
+			if (fuzz_msg.hdr.len == 0 ||
+			    fuzz_msg.hdr.len % IPC_HEALTH_LEN != 0 ||
+			    fuzz_msg.hdr.len / IPC_HEALTH_LEN >
+			    IPC_HEALTH_BATCH)
+				abort();
+			/* As the handlers read it: record by record. */
 			ipc_reader_init(&r, &fuzz_msg);
-			if (ipc_get_health(&r, &h) == 0) {
+			while (r.left > 0) {
+				if (ipc_get_health(&r, &h) == -1) {
+					if (!r.bad)
+						abort();
+					break;
+				}
 				/* Accepted: a known family, a port. */
-				if ((h.addr.ss_family != AF_INET &&
-				    h.addr.ss_family != AF_INET6) ||
-				    ipc_end(&r) == -1)
+				if (h.addr.ss_family != AF_INET &&
+				    h.addr.ss_family != AF_INET6)
 					abort();
-			} else if (!r.bad)
+			}
+			if (!r.bad && ipc_end(&r) == -1)
 				abort();
 		}
 		ipc_reader_init(&r, &fuzz_msg);

@@ -267,6 +267,12 @@ static const struct {
 	    1 },
 	{ "health_report 49",	IPC_HEALTH_REPORT, 49, 49, 0, IPC_PEER_MASTER,
 	    0 },
+	{ "health_report 2",	IPC_HEALTH_REPORT, 96, 96, 0, IPC_PEER_MASTER,
+	    1 },
+	{ "health_state 3",	IPC_HEALTH_STATE, 144, 144, 0, IPC_PEER_WORKER,
+	    1 },
+	{ "health_state 2.5",	IPC_HEALTH_STATE, 120, 120, 0, IPC_PEER_WORKER,
+	    0 },
 	{ "log_reopen 0",	IPC_LOG_REOPEN, 0, 0, 1, IPC_PEER_WORKER, 0 },
 	{ "log_reopen ok",	IPC_LOG_REOPEN, 4, 4, 1, IPC_PEER_WORKER, 1 },
 	{ "log_reopen off",	IPC_LOG_REOPEN, 4, 4, 0, IPC_PEER_WORKER, 1 },
@@ -584,12 +590,21 @@ static const struct {
 	{ IPC_STATS, 17, 0, IPC_PEER_MASTER, "STATS: body length 17" },
 	{ IPC_HEALTH_STATE, 48, 0, IPC_PEER_WORKER, NULL },
 	{ IPC_HEALTH_STATE, 0, 0, IPC_PEER_WORKER, "HEALTH_STATE: body "
-	    "length 0, expected 48" },
+	    "length 0, expected 48..65520" },
+	{ IPC_HEALTH_STATE, 96, 0, IPC_PEER_WORKER, NULL },
+	{ IPC_HEALTH_STATE, IPC_HEALTH_BATCH * 48, 0, IPC_PEER_WORKER, NULL },
+	{ IPC_HEALTH_STATE, IPC_HEALTH_BATCH * 48 + 48, 0, IPC_PEER_WORKER,
+	    "HEALTH_STATE: body length 65568, expected 48..65520" },
+	{ IPC_HEALTH_STATE, 72, 0, IPC_PEER_WORKER, "HEALTH_STATE: body "
+	    "length 72, not a multiple of 48" },
 	{ IPC_HEALTH_STATE, 48, 0, IPC_PEER_MASTER, "HEALTH_STATE not "
 	    "allowed towards the master" },
 	{ IPC_HEALTH_REPORT, 48, 0, IPC_PEER_MASTER, NULL },
 	{ IPC_HEALTH_REPORT, 47, 0, IPC_PEER_MASTER, "HEALTH_REPORT: body "
-	    "length 47, expected 48" },
+	    "length 47, expected 48..65520" },
+	{ IPC_HEALTH_REPORT, 4800, 0, IPC_PEER_MASTER, NULL },
+	{ IPC_HEALTH_REPORT, 4801, 0, IPC_PEER_MASTER, "HEALTH_REPORT: body "
+	    "length 4801, not a multiple of 48" },
 	{ IPC_HEALTH_REPORT, 48, 1, IPC_PEER_MASTER, "HEALTH_REPORT: "
 	    "unexpected fd" },
 	{ IPC_LOG_REOPEN, 4, 1, IPC_PEER_WORKER, NULL },
