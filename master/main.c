@@ -394,34 +394,11 @@ master_table_counts(const struct route_table *rt, size_t *paths,
 static int
 master_memfd(const void *blob, size_t len)
 {
-	const uint8_t *p = blob;
-	size_t off = 0;
-	ssize_t n;
 	int fd;
 
-	fd = memfd_create("ingressd-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd == -1) {
-		log_warn("memfd_create");
-		return -1;
-	}
-	while (off < len) {
-		if ((n = write(fd, p + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			log_warn("snapshot memfd write");
-			goto bad;
-		}
-		off += n;
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
-	    F_SEAL_WRITE | F_SEAL_SEAL) == -1) {
-		log_warn("snapshot memfd seal");
-		goto bad;
-	}
+	if ((fd = util_sealed_memfd("ingressd-snapshot", blob, len)) == -1)
+		log_warn("snapshot memfd");
 	return fd;
- bad:
-	close(fd);
-	return -1;
 }
 
 /*
