@@ -201,6 +201,88 @@ healthtab_available(const struct healthtab *t, const struct route_backend *b)
 	return n;
 }
 
+/* Drops the endpoint index of the last route table. */
+static void
+healthtab_refs_drop(struct healthtab *t)
+{
+	free(t->refs);
+	t->refs = NULL;
+	t->rmask = 0;
+	t->rt = NULL;
+}
+
+/*
+ * The endpoint index for <rt>, built unless it is the one held; 0, or -1
+ * when there is none (no table, or no memory: callers scan instead).
+ */
+static int
+healthtab_refs(struct healthtab *t, const struct route_table *rt)
+{
+	const struct route_backend *b;
+	struct healthtab_ref *r;
+	size_t n = 0, i, j, k, slots;
+
+	if (rt == NULL)
+		return -1;
+	if (t->rt == rt)
+		return t->refs != NULL ? 0 : -1;
+	healthtab_refs_drop(t);
+	for (i = 0; i < rt->nbackends; i++)
+		n += rt->backends[i].nendpoints;
+	for (slots = 16; slots < 2 * n; slots <<= 1)
+		;
+	if (rt->nbackends >= UINT32_MAX ||
+	    (t->refs = calloc(slots, sizeof(*t->refs))) == NULL)
+		return -1;
+	t->rmask = slots - 1;
+	t->rt = rt;
+	for (i = 0; i < rt->nbackends; i++) {
+		b = &rt->backends[i];
+		for (j = 0; j < b->nendpoints; j++) {
+			k = healthtab_hash((const struct sockaddr *)
+			    &b->endpoints[j].addr) & t->rmask;
+			for (; (r = &t->refs[k])->backend != 0;
+			    k = (k + 1) & t->rmask)
+				if (r->backend == i + 1 && healthtab_same(
+				    (const struct sockaddr *)
+				    &b->endpoints[r->endpoint].addr,
+				    (const struct sockaddr *)
+				    &b->endpoints[j].addr))
+					break;	/* listed twice: once */
+			if (r->backend == 0) {
+				r->backend = (uint32_t)i + 1;
+				r->endpoint = (uint32_t)j;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * The next backend of <t>->rt that has endpoint <sa>, from slot *<k>
+ * (start at SIZE_MAX); its index, or -1 when there is no more.
+ */
+static ssize_t
+healthtab_refs_next(const struct healthtab *t, const struct sockaddr *sa,
+    size_t *k)
+{
+	const struct route_table *rt = t->rt;
+	const struct healthtab_ref *r;
+	size_t bi;
+
+	*k = *k == SIZE_MAX ? healthtab_hash(sa) & t->rmask :
+	    (*k + 1) & t->rmask;
+	for (; (r = &t->refs[*k])->backend != 0; *k = (*k + 1) & t->rmask) {
+		bi = r->backend - 1;
+		if (bi < rt->nbackends &&
+		    r->endpoint < rt->backends[bi].nendpoints &&
+		    healthtab_same((const struct sockaddr *)
+		    &rt->backends[bi].endpoints[r->endpoint].addr, sa))
+			return (ssize_t)bi;
+	}
+	return -1;
+}
+
 static int
 healthtab_has(const struct route_backend *b, const struct sockaddr *sa)
 {
@@ -218,19 +300,32 @@ healthtab_has(const struct route_backend *b, const struct sockaddr *sa)
  * and says so when it empties (or refills) one of its backends.
  */
 static void
-healthtab_log(const struct healthtab *t, const struct ipc_health *h,
+healthtab_log(struct healthtab *t, const struct ipc_health *h,
     const struct route_table *rt)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&h->addr;
 	const struct route_backend *b;
 	const char *name = NULL;
 	char addr[UTIL_ADDRSTRLEN], why[128];
-	size_t i, avail;
+	size_t i, k, avail;
+	ssize_t bi;
+	int fast;
 
 	util_format_sockaddr(sa, addr, sizeof(addr));
-	for (i = 0; rt != NULL && i < rt->nbackends && name == NULL; i++)
-		if (healthtab_has(&rt->backends[i], sa))
+	fast = healthtab_refs(t, rt) == 0;
+	if (fast) {
+		/* The first backend in table order, as the scan gives. */
+		for (k = SIZE_MAX, i = SIZE_MAX;
+		    (bi = healthtab_refs_next(t, sa, &k)) != -1;)
+			if ((size_t)bi < i)
+				i = (size_t)bi;
+		if (i != SIZE_MAX)
 			name = rt->backends[i].name;
+	} else
+		for (i = 0; rt != NULL && i < rt->nbackends && name == NULL;
+		    i++)
+			if (healthtab_has(&rt->backends[i], sa))
+				name = rt->backends[i].name;
 	hc_describe(h->result, h->detail, why, sizeof(why));
 	if (h->state == HC_DOWN)
 		log_warnx("endpoint %s of %s is DOWN: %s (%u/%u)", addr,
@@ -240,10 +335,18 @@ healthtab_log(const struct healthtab *t, const struct ipc_health *h,
 		log_info("endpoint %s of %s is UP: %s (%u/%u)", addr,
 		    name != NULL ? name : "no backend", why, h->count,
 		    h->threshold);
-	for (i = 0; rt != NULL && i < rt->nbackends; i++) {
-		b = &rt->backends[i];
-		if (!healthtab_has(b, sa))
-			continue;
+	for (i = 0, k = SIZE_MAX; rt != NULL; i++) {
+		if (fast) {
+			if ((bi = healthtab_refs_next(t, sa, &k)) == -1)
+				break;
+			b = &rt->backends[bi];
+		} else {
+			if (i >= rt->nbackends)
+				break;
+			b = &rt->backends[i];
+			if (!healthtab_has(b, sa))
+				continue;
+		}
 		avail = healthtab_available(t, b);
 		if (h->state == HC_DOWN && avail == 0)
 			log_warnx("backend %s: all %zu endpoint(s) down, %s",
@@ -295,14 +398,24 @@ void
 healthtab_prune(struct healthtab *t, const struct route_table *rt,
     void (*gone)(void *, const struct ipc_health *), void *arg)
 {
+	const struct sockaddr *sa;
 	struct ipc_health h;
-	size_t i, j;
+	size_t i, j, k;
+	int fast;
 
+	/* A new table, or the old one changed in place: index it anew. */
+	healthtab_refs_drop(t);
+	fast = healthtab_refs(t, rt) == 0;
 	for (i = 0; i < t->ndown;) {
-		for (j = 0; j < rt->nbackends; j++)
-			if (healthtab_has(&rt->backends[j],
-			    (const struct sockaddr *)&t->down[i].addr))
-				break;
+		sa = (const struct sockaddr *)&t->down[i].addr;
+		if (fast) {
+			k = SIZE_MAX;
+			j = healthtab_refs_next(t, sa, &k) != -1 ? 0 :
+			    rt->nbackends;
+		} else
+			for (j = 0; j < rt->nbackends; j++)
+				if (healthtab_has(&rt->backends[j], sa))
+					break;
 		if (j < rt->nbackends) {
 			i++;
 			continue;
@@ -322,5 +435,6 @@ healthtab_free(struct healthtab *t)
 {
 	free(t->down);
 	free(t->idx);
+	free(t->refs);
 	memset(t, 0, sizeof(*t));
 }

@@ -28,6 +28,22 @@ struct healthtab {
 	 * endpoints fail at once. */
 	size_t			*idx;
 	size_t			 imask;		/* slots - 1; 0: no index */
+	/*
+	 * Where the endpoints of route table <rt> stand (backend + 1 and
+	 * endpoint index by address; a slot per backend that has one), so
+	 * naming an endpoint's backends and pruning cost a lookup, not a
+	 * scan of every endpoint.  Built on first use of a table and dropped
+	 * by healthtab_prune(), which every new table passes; a stale slot
+	 * is checked against the table and only misses.
+	 */
+	struct healthtab_ref	*refs;
+	size_t			 rmask;
+	const struct route_table *rt;
+};
+
+struct healthtab_ref {
+	uint32_t		 backend;	/* index + 1; 0: empty slot */
+	uint32_t		 endpoint;
 };
 
 /*

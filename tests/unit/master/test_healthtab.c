@@ -81,6 +81,87 @@ START_TEST(test_index_agrees_with_states)
 }
 END_TEST
 
+/* Backend <b> of <rt> with endpoints first..last (endpoint() numbering). */
+static void
+backend(struct route_table *rt, size_t bi, unsigned first, unsigned last)
+{
+	struct route_backend *b = &rt->backends[bi];
+	struct ipc_health h;
+	unsigned i;
+
+	free(b->endpoints);
+	b->nendpoints = last - first + 1;
+	ck_assert_ptr_nonnull(b->endpoints = calloc(b->nendpoints,
+	    sizeof(*b->endpoints)));
+	for (i = first; i <= last; i++) {
+		endpoint(&h, i, HC_UP);
+		memcpy(&b->endpoints[i - first].addr, &h.addr,
+		    sizeof(h.addr));
+		b->endpoints[i - first].addrlen = h.addrlen;
+	}
+}
+
+static unsigned gone_count;
+
+static void
+gone(void *arg, const struct ipc_health *h)
+{
+	(void)arg;
+	ck_assert_uint_eq(h->state, HC_UP);
+	gone_count++;
+}
+
+/*
+ * Pruning keeps exactly the DOWN endpoints some backend still lists,
+ * through the endpoint index, also when the table changes in place (as
+ * the endpoint-only update does) and when backends share endpoints.
+ */
+START_TEST(test_prune_by_table)
+{
+	struct route_backend bes[3];
+	struct route_table rt;
+	struct healthtab t;
+	struct ipc_health h;
+	unsigned i;
+
+	memset(&rt, 0, sizeof(rt));
+	memset(bes, 0, sizeof(bes));
+	rt.backends = bes;
+	rt.nbackends = 3;
+	bes[0].name = "b0";
+	bes[1].name = "b1";
+	bes[2].name = "b2";
+	backend(&rt, 0, 0, 9);
+	backend(&rt, 1, 5, 14);		/* shares 5..9 with b0 */
+	backend(&rt, 2, 20, 20);
+	memset(&t, 0, sizeof(t));
+	for (i = 0; i <= 25; i++) {
+		endpoint(&h, i, HC_DOWN);
+		ck_assert_int_eq(healthtab_report(&t, &h, &rt), 1);
+	}
+	ck_assert_uint_eq(t.ndown, 26);
+	healthtab_prune(&t, &rt, gone, NULL);
+	ck_assert_uint_eq(gone_count, 26 - 16);	/* 15..19, 21..25 */
+
+	/* The same table changed in place: b0 0..4, b1 12, no b2. */
+	backend(&rt, 0, 0, 4);
+	backend(&rt, 1, 12, 12);
+	rt.nbackends = 2;
+	gone_count = 0;
+	healthtab_prune(&t, &rt, gone, NULL);
+	ck_assert_uint_eq(t.ndown, 6);
+	ck_assert_uint_eq(gone_count, 10);
+	for (i = 0; i <= 25; i++) {
+		endpoint(&h, i, HC_DOWN);
+		ck_assert_msg((healthtab_find(&t, (const struct sockaddr *)
+		    &h.addr) != NULL) == (i <= 4 || i == 12), "endpoint %u", i);
+	}
+	for (i = 0; i < 3; i++)
+		free(bes[i].endpoints);
+	healthtab_free(&t);
+}
+END_TEST
+
 static Suite *
 healthtab_suite(void)
 {
@@ -89,6 +170,7 @@ healthtab_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_index_agrees_with_states);
+	tcase_add_test(tc, test_prune_by_table);
 	suite_add_tcase(s, tc);
 	return s;
 }
