@@ -463,6 +463,22 @@ st_num(struct json_object *o, const char *key, double def)
 	return json_object_get_double(v);
 }
 
+/* The status document's numbers that /metrics shows as plain gauges. */
+static const struct {
+	const char	*name;
+	const char	*key;
+	const char	*help;
+} st_gauges[] = {
+	{ "ingressd_uptime_seconds", "uptime_s",
+	    "Seconds since the master started." },
+	{ "ingressd_snapshot_generation", "generation",
+	    "Generation of the last route snapshot published." },
+	{ "ingressd_snapshot_applied", "applied",
+	    "1 when every worker applied the last generation." },
+	{ "ingressd_route_errors", "route_errors",
+	    "Objects skipped by the last compile." },
+};
+
 static void
 st_render_master(struct stats *st, struct json_object *status,
     struct promtext *pt)
@@ -477,22 +493,12 @@ st_render_master(struct stats *st, struct json_object *status,
 	promtext_family(pt, "ingressd_build_info", "gauge",
 	    "Always 1; the version as a label.");
 	promtext_u64(pt, "ingressd_build_info", l, 1, 1);
-	promtext_family(pt, "ingressd_uptime_seconds", "gauge",
-	    "Seconds since the master started.");
-	promtext_double(pt, "ingressd_uptime_seconds", NULL, 0,
-	    st_num(status, "uptime_s", 0));
-	promtext_family(pt, "ingressd_snapshot_generation", "gauge",
-	    "Generation of the last route snapshot published.");
-	promtext_double(pt, "ingressd_snapshot_generation", NULL, 0,
-	    st_num(status, "generation", 0));
-	promtext_family(pt, "ingressd_snapshot_applied", "gauge",
-	    "1 when every worker applied the last generation.");
-	promtext_double(pt, "ingressd_snapshot_applied", NULL, 0,
-	    st_num(status, "applied", 0));
-	promtext_family(pt, "ingressd_route_errors", "gauge",
-	    "Objects skipped by the last compile.");
-	promtext_double(pt, "ingressd_route_errors", NULL, 0,
-	    st_num(status, "route_errors", 0));
+	for (i = 0; i < UTIL_NELEM(st_gauges); i++) {
+		promtext_family(pt, st_gauges[i].name, "gauge",
+		    st_gauges[i].help);
+		promtext_double(pt, st_gauges[i].name, NULL, 0,
+		    st_num(status, st_gauges[i].key, 0));
+	}
 
 	ws = NULL;
 	if (status != NULL)
